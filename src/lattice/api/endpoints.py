@@ -1,0 +1,71 @@
+"""External endpoints as users write them: `https://api.stripe.com`, `tcp://10.0.0.5:5432`, `db.example.com:5432`.
+
+Parsed once into host, port and protocol so that egress policy, service entries and `${resources.X.url}`
+all agree on what an endpoint means.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from lattice.errors import invalid
+
+_DEFAULT_PORTS = {"https": 443, "http": 80, "grpc": 443, "tls": 443}
+_HOST = re.compile(r"^(\*\.)?([a-z0-9]([-a-z0-9]*[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_FORM = re.compile(r"^(?:(?P<scheme>[a-z][a-z0-9+.-]*)://)?(?P<host>\[[^\]]+\]|[^:/?#]+)(?::(?P<port>[0-9]+))?(?P<rest>[/?#].*)?$")
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One external endpoint: where it is and how it is spoken to."""
+
+    scheme: str
+    host: str
+    port: int
+    path: str
+
+    @property
+    def is_address(self) -> bool:
+        """True for an IP address or CIDR (egress by `toCIDR`), False for a DNS name (`toFQDNs`)."""
+        try:
+            ipaddress.ip_network(self.host, strict=False)
+        except ValueError:
+            return False
+        return True
+
+    @property
+    def url(self) -> str:
+        default = _DEFAULT_PORTS.get(self.scheme)
+        port = "" if default == self.port else f":{self.port}"
+        return f"{self.scheme}://{self.host}{port}{self.path}"
+
+
+@lru_cache(maxsize=4096)
+def parse_endpoint(text: str) -> Endpoint:
+    """Parse an endpoint, or raise a validation error that says which forms are accepted."""
+    hint = "write `https://host`, `http://host:8080`, `host:port` or `tcp://host:port`"
+    match = _FORM.match(text.strip())
+    if match is None or text != text.strip():
+        raise invalid(f"endpoint `{text}` is not a URL or host:port", hint)
+    scheme = (match["scheme"] or "tcp").lower()
+    host = match["host"].strip("[]").lower()
+    port_text = match["port"]
+    if scheme not in ("https", "http", "tcp", "grpc", "tls"):
+        raise invalid(f"endpoint `{text}` uses the scheme `{scheme}`", hint)
+    if port_text is None:
+        if scheme not in _DEFAULT_PORTS:
+            raise invalid(f"endpoint `{text}` has no port", f"write `{text}:<port>`")
+        port = _DEFAULT_PORTS[scheme]
+    else:
+        port = int(port_text)
+        if not 1 <= port <= 65535:
+            raise invalid(f"endpoint `{text}` has port {port}, outside 1-65535", hint)
+    try:
+        ipaddress.ip_network(host, strict=False)
+    except ValueError:
+        if not _HOST.match(host):
+            raise invalid(f"endpoint `{text}` has an invalid host name `{host}`", hint) from None
+    return Endpoint(scheme=scheme, host=host, port=port, path=match["rest"] or "")

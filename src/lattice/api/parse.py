@@ -1,0 +1,147 @@
+"""Turn a YAML document into a typed Lattice object, or into problems a user can act on.
+
+Pydantic's raw errors name Python types; users need the field path as they wrote it, what is wrong
+and what to write instead. This module is that translation.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from lattice.api.base import GROUP_VERSION, Resource
+from lattice.api.cedar_policy import CedarPolicy
+from lattice.api.image_provider import ImageProvider
+from lattice.api.job import LatticeJob
+from lattice.api.mesh_member import LatticeMeshMember
+from lattice.api.model import LatticeModel
+from lattice.api.platform import LatticePlatform
+from lattice.api.quota import LatticeQuota
+from lattice.api.secret_provider import SecretProvider
+from lattice.api.service import LatticeService
+from lattice.errors import LatticeError, Problem, join_path
+
+KINDS: dict[str, type[Resource]] = {
+    cls.KIND: cls
+    for cls in (
+        LatticeService,
+        LatticeMeshMember,
+        LatticeJob,
+        LatticeModel,
+        CedarPolicy,
+        LatticeQuota,
+        SecretProvider,
+        ImageProvider,
+        LatticePlatform,
+    )
+}
+
+
+def is_lattice_document(doc: Mapping[str, Any]) -> bool:
+    """Whether a document claims to be ours (its apiVersion is in the lattice.dev group)."""
+    api_version = doc.get("apiVersion")
+    return isinstance(api_version, str) and api_version.split("/")[0] == GROUP_VERSION.split("/")[0]
+
+
+def parse_resource(doc: Any) -> Resource:
+    """Validate one document into its kind's model; raise LatticeError listing every problem."""
+    if not isinstance(doc, Mapping):
+        raise LatticeError.one("", f"a document must be a mapping, got {_type_name(doc)}",
+                               "write `apiVersion`, `kind`, `metadata` and `spec` keys")
+    api_version, kind = doc.get("apiVersion"), doc.get("kind")
+    if api_version != GROUP_VERSION:
+        raise LatticeError.one("apiVersion", f"unsupported apiVersion `{api_version}`", f"write `{GROUP_VERSION}`")
+    model = KINDS.get(kind) if isinstance(kind, str) else None
+    if model is None:
+        close = difflib.get_close_matches(str(kind), KINDS, n=1)
+        hint = f"did you mean `{close[0]}`?" if close else f"use one of: {', '.join(sorted(KINDS))}"
+        raise LatticeError.one("kind", f"unknown kind `{kind}`", hint)
+    try:
+        resource = model.model_validate(doc)
+    except ValidationError as exc:
+        raise LatticeError([_problem(model, err) for err in exc.errors(include_url=False)]) from None
+    if not model.NAMESPACED and resource.metadata.namespace:
+        raise LatticeError.one("metadata.namespace", f"{model.KIND} is cluster-scoped and takes no namespace",
+                               "remove `metadata.namespace`")
+    return resource
+
+
+def _problem(root: type[BaseModel], err: Any) -> Problem:
+    loc = [seg for seg in err["loc"] if seg != "[key]"]
+    path = join_path(*loc)
+    kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
+    if kind == "lattice":
+        return Problem(path, err["msg"], ctx.get("hint", ""))
+    if kind == "extra_forbidden":
+        allowed = _fields_at(root, loc[:-1])
+        field = str(loc[-1])
+        close = difflib.get_close_matches(field, allowed, n=1, cutoff=0.6)
+        hint = f"did you mean `{close[0]}`?" if close else f"remove it; fields allowed here: {', '.join(allowed)}"
+        return Problem(path, f"unknown field `{field}`", hint)
+    if kind == "missing":
+        return Problem(path, f"required field `{loc[-1]}` is missing", f"add `{loc[-1]}`")
+    if kind == "literal_error":
+        expected = ctx.get("expected", "").replace("'", "")
+        return Problem(path, f"`{value}` is not allowed", f"write one of: {expected}")
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return Problem(path, f"`{value}` is not a whole number", "write a number without quotes, e.g. `3`")
+    if kind in ("bool_type", "bool_parsing"):
+        return Problem(path, f"`{value}` is not true or false", "write `true` or `false`")
+    if kind in ("string_type",):
+        return Problem(path, f"expected text, got {_type_name(value)} `{value}`", "put the value in quotes")
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return Problem(path, f"expected a mapping, got {_type_name(value)}", "write `key: value` pairs under it")
+    if kind == "list_type":
+        return Problem(path, f"expected a list, got {_type_name(value)}", "write `[a, b]` or one `- item` per line")
+    if kind == "too_short":
+        return Problem(path, "must not be empty", "add at least one entry")
+    if kind in ("greater_than_equal", "greater_than"):
+        bound = ctx.get("ge", ctx.get("gt"))
+        return Problem(path, f"{value} is too small (the minimum is {bound})", f"write a value of at least {bound}")
+    if kind in ("less_than_equal", "less_than"):
+        bound = ctx.get("le", ctx.get("lt"))
+        return Problem(path, f"{value} is too large (the maximum is {bound})", f"write a value of at most {bound}")
+    return Problem(path, err["msg"], "")
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "text", bool: "a boolean", int: "a number",
+            float: "a number", type(None): "nothing"}.get(type(value), type(value).__name__)
+
+
+def _fields_at(root: type[BaseModel], loc: list[Any]) -> list[str]:
+    """The field names (as users write them) accepted at `loc`, for 'did you mean' hints."""
+    current: Any = root
+    for seg in loc:
+        current = _unwrap(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = next((f for n, f in current.model_fields.items() if (f.alias or n) == seg or n == seg), None)
+            if field is None:
+                return []
+            current = field.annotation
+        elif typing.get_origin(current) in (dict, list):
+            current = typing.get_args(current)[-1]
+        else:
+            return []
+    current = _unwrap(current)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return sorted(f.alias or n for n, f in current.model_fields.items())
+    return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Strip Optional/Annotated so the model or container type underneath is visible."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, types.UnionType):
+            members = [a for a in typing.get_args(annotation) if a is not type(None)]
+            annotation = members[0]
+        else:
+            return annotation

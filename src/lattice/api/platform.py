@@ -1,0 +1,70 @@
+"""`LatticePlatform`: the platform team's opinions, one cluster-scoped object named `default`.
+
+Every field has a safe default so that a fleet without a LatticePlatform still compiles to a hardened result.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from lattice.api.base import DnsLabel, DnsSubdomain, Model, Resource
+
+
+class Mesh(Model):
+    trust_domain: DnsSubdomain = "cluster.local"
+    mode: Literal["ambient", "sidecar"] = "ambient"
+
+
+class Secrets(Model):
+    default_provider: DnsLabel | None = None
+    refresh_interval: str = "1h"
+
+
+class Metrics(Model):
+    stack: Literal["victoriametrics", "prometheus-operator"] = "victoriametrics"
+    interval: str = "30s"
+    namespace: DnsLabel = Field(default="monitoring", description="Where the scraper runs.")
+    service_account: DnsLabel = Field(default="vmagent", description="The scraper's ServiceAccount (its mesh identity).")
+
+
+class Images(Model):
+    require_digest: bool = True
+    allow_unlisted_registries: bool = False
+
+
+class Rates(Model):
+    cpu: float = Field(default=0.0, ge=0, description="Cost per vCPU-hour.")
+    memory: float = Field(default=0.0, ge=0, description="Cost per GiB-hour.")
+    gpu: dict[str, float] = Field(default_factory=dict, description="Cost per GPU-hour by model.")
+
+
+class Topology(Model):
+    zone_key: str = "topology.kubernetes.io/zone"
+    host_key: str = "kubernetes.io/hostname"
+
+
+class LatticePlatformSpec(Model):
+    cluster_domain: DnsSubdomain = "cluster.local"
+    mesh: Mesh = Field(default_factory=Mesh)
+    secrets: Secrets = Field(default_factory=Secrets)
+    metrics: Metrics = Field(default_factory=Metrics)
+    images: Images = Field(default_factory=Images)
+    rates: Rates = Field(default_factory=Rates)
+    topology: Topology = Field(default_factory=Topology)
+    system_namespaces: list[DnsLabel] = Field(
+        default_factory=lambda: ["kube-system", "kube-public", "kube-node-lease", "istio-system", "cilium", "monitoring"]
+    )
+
+
+class LatticePlatform(Resource):
+    KIND: ClassVar[str] = "LatticePlatform"
+    PLURAL: ClassVar[str] = "latticeplatforms"
+    NAMESPACED: ClassVar[bool] = False
+
+    kind: Literal["LatticePlatform"]
+    spec: LatticePlatformSpec = Field(default_factory=LatticePlatformSpec)
+
+
+DEFAULT_PLATFORM = LatticePlatformSpec()

@@ -1,0 +1,131 @@
+"""`LatticeService`: one long-running service, the kind application teams write."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import AfterValidator, Field, model_validator
+
+from lattice.api.base import DnsLabel, Model, Resource
+from lattice.api.workload import Workload
+from lattice.errors import invalid
+
+DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+
+
+class ScalingMetric(Model):
+    metric: Literal["cpu", "memory"]
+    target: int = Field(ge=1, le=100, description="Target average utilization in percent of the request.")
+
+
+class Autoscaling(Model):
+    """Scale between `min` (default: `replicas`) and `max` on CPU or memory utilization."""
+
+    min: int | None = Field(default=None, ge=0)
+    max: int = Field(ge=1)
+    metrics: list[ScalingMetric] = Field(default_factory=lambda: [ScalingMetric(metric="cpu", target=80)])
+
+
+class PathMatch(Model):
+    type: Literal["PathPrefix", "Exact"] = "PathPrefix"
+    value: str = "/"
+
+
+class RouteTls(Model):
+    """TLS for a route: a certificate from the platform's issuer unless a Secret is named."""
+
+    secret_name: DnsLabel | None = None
+    issuer: str | None = None
+
+
+def _hosts(value: list[str]) -> list[str]:
+    for host in value:
+        if len(host) > 253 or not _HOSTNAME.match(host):
+            raise invalid(f"host `{host}` is not a DNS name", "write e.g. `shop.example.com` or `*.example.com`")
+    return value
+
+
+_HOSTNAME = re.compile(r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+class Route(Model):
+    """One ingress route: hosts and paths routed to one of the service's ports."""
+
+    kind: Literal["HTTPRoute", "GRPCRoute"] = "HTTPRoute"
+    hosts: Annotated[list[str], AfterValidator(_hosts)] = Field(min_length=1)
+    port: str | None = None
+    paths: list[PathMatch] = Field(default_factory=lambda: [PathMatch()])
+    tls: RouteTls | None = None
+
+
+class Ingress(Model):
+    routes: dict[DnsLabel, Route] = Field(min_length=1)
+
+
+class LatticeServiceSpec(Model):
+    replicas: int = Field(default=1, ge=0)
+    workload: Workload
+    autoscaling: Autoscaling | None = None
+    ingress: Ingress | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LatticeServiceSpec:
+        scaling = self.autoscaling
+        if scaling is not None:
+            if self.replicas > scaling.max:
+                raise invalid(
+                    f"replicas ({self.replicas}) is larger than autoscaling.max ({scaling.max})",
+                    f"raise autoscaling.max to at least {self.replicas} or lower replicas",
+                )
+            if scaling.min is not None and scaling.min > scaling.max:
+                raise invalid(
+                    f"autoscaling.min ({scaling.min}) is larger than autoscaling.max ({scaling.max})",
+                    "make min at most max",
+                )
+            floor = scaling.min if scaling.min is not None else self.replicas
+            if floor < 1:
+                raise invalid(
+                    "autoscaling on cpu or memory cannot scale from zero replicas",
+                    "set `autoscaling.min` (or `replicas`) to at least 1",
+                )
+            seen = [m.metric for m in scaling.metrics]
+            if len(seen) != len(set(seen)):
+                raise invalid("autoscaling.metrics names a metric twice", "give each metric one target")
+        if self.ingress is not None:
+            ports = self.workload.ports
+            for name, route in self.ingress.routes.items():
+                if not ports:
+                    raise invalid(
+                        f"ingress route `{name}` has no port to route to",
+                        "declare one under `workload.service.ports`, e.g. `http: {port: 8080}`",
+                    )
+                if route.port is not None and route.port not in ports:
+                    raise invalid(
+                        f"ingress route `{name}` names port `{route.port}`, which the service does not declare",
+                        f"use one of: {', '.join(ports)}",
+                    )
+        return self
+
+
+class LatticeService(Resource):
+    """A long-running service: containers, ports, dependencies, replicas, autoscaling and ingress."""
+
+    KIND: ClassVar[str] = "LatticeService"
+    PLURAL: ClassVar[str] = "latticeservices"
+    SHORT_NAMES: ClassVar[tuple[str, ...]] = ("ls",)
+
+    kind: Literal["LatticeService"]
+    spec: LatticeServiceSpec
+
+    @model_validator(mode="after")
+    def _name_is_service_name(self) -> LatticeService:
+        # The name becomes a Service (DNS-1035: starts with a letter, no dots, at most 63 characters).
+        name = self.metadata.name
+        if len(name) > 63 or not DNS_1035.match(name):
+            raise invalid(
+                f"name `{name}` cannot name a Kubernetes Service (a letter first, then lower-case letters, "
+                "digits and '-', at most 63 characters)",
+                f"rename it, e.g. `{re.sub(r'[^a-z0-9-]', '-', name.lower()).lstrip('-0123456789')[:63] or 'svc'}`",
+            )
+        return self

@@ -1,0 +1,415 @@
+"""The Score-compatible workload block shared by services, jobs and models.
+
+`containers` say what runs; `service.ports` what it listens on; `resources` what it depends on.
+Checks that need more than one field (requests <= limits, per-type params) live here so that every
+kind embedding a workload gets them.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, Field, field_validator, model_validator
+
+from lattice.api.base import DnsLabel, Labels, Model, Quantity, check_dns_label
+from lattice.api.quantity import parse_quantity
+from lattice.errors import invalid
+
+# Characters a shell would interpret: an image reference never needs them.
+_IMAGE_FORBIDDEN = re.compile(r"[\s;&|`$<>()\\'\"!*?{}]")
+_IMAGE = re.compile(
+    r"^(?P<name>[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)"
+    r"(?::(?P<tag>[\w][\w.-]{0,127}))?(?:@(?P<digest>[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-fA-F]{32,}))?$"
+)
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+_MODE = re.compile(r"^0?[0-7]{3}$")
+
+
+def _image(value: str) -> str:
+    bad = _IMAGE_FORBIDDEN.search(value)
+    if bad:
+        shown = repr(bad.group())[1:-1]
+        raise invalid(
+            f"image `{value}` contains `{shown}`, which no image reference has",
+            "write a plain reference such as `registry.example.com/team/app@sha256:<64 hex>`",
+        )
+    if "${" in value:  # unreachable after the check above, kept for clarity of intent
+        raise invalid("an image reference cannot contain placeholders")
+    if not _IMAGE.match(value):
+        raise invalid(
+            f"image `{value}` is not a valid image reference",
+            "write `registry/repository:tag` or `registry/repository@sha256:<64 hex>` in lower case",
+        )
+    return value
+
+
+ImageRef = Annotated[str, AfterValidator(_image)]
+
+
+class ResourceAmounts(Model):
+    """CPU and memory amounts; other resources (GPUs) come from `gpu` dependencies."""
+
+    cpu: Quantity | None = None
+    memory: Quantity | None = None
+
+
+class ContainerResources(Model):
+    """Requests and limits. Limits are required so that no container can starve its neighbours."""
+
+    requests: ResourceAmounts | None = None
+    limits: ResourceAmounts
+
+    @model_validator(mode="after")
+    def _requests_within_limits(self) -> ContainerResources:
+        for field in ("cpu", "memory"):
+            if getattr(self.limits, field) is None:
+                example = "500m" if field == "cpu" else "512Mi"
+                raise invalid(
+                    f"limits.{field} is required",
+                    f"add `limits: {{{field}: {example}}}`; without a limit one container can starve its neighbours",
+                )
+            if self.requests is None:
+                continue
+            requested, limit = getattr(self.requests, field), getattr(self.limits, field)
+            if requested is None:
+                continue
+            req_value, limit_value = parse_quantity(requested), parse_quantity(limit)
+            assert req_value is not None and limit_value is not None  # checked by Quantity
+            if req_value > limit_value:
+                raise invalid(
+                    f"requests.{field} ({requested}) is larger than limits.{field} ({limit})",
+                    f"lower the request to at most `{limit}` or raise the limit",
+                )
+        return self
+
+
+class HttpHeader(Model):
+    name: str
+    value: str
+
+
+class HttpGetProbe(Model):
+    path: str = "/"
+    port: int | str
+    scheme: Literal["HTTP", "HTTPS"] = "HTTP"
+    host: str | None = None
+    http_headers: list[HttpHeader] = Field(default_factory=list)
+
+
+class ExecProbe(Model):
+    command: list[str] = Field(min_length=1)
+
+
+class TcpSocketProbe(Model):
+    port: int | str
+
+
+class GrpcProbe(Model):
+    port: int
+    service: str | None = None
+
+
+class Probe(Model):
+    """Score probes (httpGet, exec) plus tcpSocket, grpc and the Kubernetes timing knobs."""
+
+    http_get: HttpGetProbe | None = None
+    exec: ExecProbe | None = None
+    tcp_socket: TcpSocketProbe | None = None
+    grpc: GrpcProbe | None = None
+    initial_delay_seconds: int | None = Field(default=None, ge=0)
+    period_seconds: int | None = Field(default=None, ge=1)
+    timeout_seconds: int | None = Field(default=None, ge=1)
+    failure_threshold: int | None = Field(default=None, ge=1)
+    success_threshold: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _exactly_one_handler(self) -> Probe:
+        handlers = [h for h in ("httpGet", "exec", "tcpSocket", "grpc") if getattr(self, _snake(h)) is not None]
+        if len(handlers) != 1:
+            raise invalid(
+                f"a probe needs exactly one of httpGet, exec, tcpSocket, grpc; found {len(handlers)}"
+                + (f" ({', '.join(handlers)})" if handlers else ""),
+                "write e.g. `httpGet: {path: /healthz, port: 8080}`",
+            )
+        return self
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), name)
+
+
+class File(Model):
+    """A file placed in the container (Score `files`, keyed by target path)."""
+
+    content: str
+    mode: str | None = None
+    no_expand: bool = False
+
+    @field_validator("mode")
+    @classmethod
+    def _octal_mode(cls, value: str | None) -> str | None:
+        if value is not None and not _MODE.match(value):
+            raise invalid(f"mode `{value}` is not an octal file mode", "write e.g. `0644` or `0400`")
+        return value
+
+
+class VolumeMount(Model):
+    """A volume dependency mounted in a container (Score `volumes`, keyed by target path)."""
+
+    source: str
+    path: str | None = None
+    read_only: bool = False
+
+
+class SecurityOverrides(Model):
+    """Deviations from the restricted default; each is visible and, later, authorized by policy."""
+
+    run_as_user: int | None = Field(default=None, ge=0)
+    run_as_group: int | None = Field(default=None, ge=0)
+    run_as_non_root: bool | None = None
+    read_only_root_filesystem: bool | None = None
+    allow_privilege_escalation: bool | None = None
+    privileged: bool | None = None
+    capabilities: list[str] = Field(default_factory=list)
+
+    @field_validator("capabilities")
+    @classmethod
+    def _capability_names(cls, value: list[str]) -> list[str]:
+        for cap in value:
+            if not re.match(r"^[A-Z][A-Z_]*$", cap):
+                raise invalid(
+                    f"capability `{cap}` is not a Linux capability name",
+                    "write it without the CAP_ prefix in upper case, e.g. `NET_BIND_SERVICE`",
+                )
+        return value
+
+
+def _absolute_path(value: str, what: str) -> str:
+    if not value.startswith("/"):
+        raise invalid(f"{what} `{value}` is not an absolute path", f"write `/{value.lstrip('./')}`")
+    return value
+
+
+class Container(Model):
+    """One container: image, how it starts, its configuration and its resource budget."""
+
+    image: ImageRef
+    command: list[str] | None = None
+    args: list[str] | None = None
+    variables: dict[str, str] = Field(default_factory=dict)
+    env_from: list[str] = Field(default_factory=list)
+    files: dict[str, File] = Field(default_factory=dict)
+    volumes: dict[str, VolumeMount] = Field(default_factory=dict)
+    resources: ContainerResources
+    liveness_probe: Probe | None = None
+    readiness_probe: Probe | None = None
+    startup_probe: Probe | None = None
+    security: SecurityOverrides | None = None
+
+    @field_validator("command")
+    @classmethod
+    def _command_absolute(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None:
+            if not value:
+                raise invalid("command is empty", "remove `command` to use the image's entrypoint")
+            first = value[0]
+            if not first.startswith("/") and "${" not in first:
+                raise invalid(
+                    f"command[0] `{first}` is not an absolute path",
+                    f"write the full path, e.g. `/usr/bin/{first}` (the image has no shell to search PATH)",
+                )
+        return value
+
+    @field_validator("variables")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not _ENV_NAME.match(name):
+                raise invalid(
+                    f"variable name `{name}` is not a valid environment variable name",
+                    f"write `{re.sub(r'[^A-Za-z0-9_]', '_', name).upper().lstrip('0123456789') or 'NAME'}`",
+                )
+        return value
+
+    @field_validator("files", "volumes")
+    @classmethod
+    def _absolute_targets(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for target in value:
+            _absolute_path(target, "target")
+        return value
+
+
+class ServicePort(Model):
+    port: int = Field(ge=1, le=65535)
+    target_port: int | None = Field(default=None, ge=1, le=65535)
+    protocol: Literal["TCP", "UDP", "SCTP"] = "TCP"
+    app_protocol: str | None = None
+
+
+def _port_name(value: str) -> str:
+    check_dns_label(value, "port name", max_len=15)
+    if not any(c.isalpha() for c in value):
+        raise invalid(f"port name `{value}` has no letter", "name ports by what they carry, e.g. `http`")
+    return value
+
+
+PortName = Annotated[str, AfterValidator(_port_name)]
+
+
+class ServiceSpec(Model):
+    """What the workload listens on; a Service is derived from it."""
+
+    ports: dict[PortName, ServicePort] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _unique_ports(self) -> ServiceSpec:
+        seen: dict[tuple[int, str], str] = {}
+        for name, spec in self.ports.items():
+            key = (spec.port, spec.protocol)
+            if key in seen:
+                raise invalid(
+                    f"ports `{seen[key]}` and `{name}` both use {spec.protocol} port {spec.port}",
+                    "give each port its own number",
+                )
+            seen[key] = name
+        return self
+
+
+DependencyType = Literal["service", "external-service", "secret", "volume", "gpu"]
+Direction = Literal["outbound", "inbound", "both"]
+
+# Which params each dependency type accepts, and which it requires.
+PARAMS_BY_TYPE: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "service": (frozenset(), frozenset()),
+    "external-service": (frozenset({"endpoints"}), frozenset({"endpoints"})),
+    "secret": (frozenset({"keys", "provider", "refreshInterval", "secretType"}), frozenset()),
+    "volume": (frozenset({"size", "storageClass", "accessMode"}), frozenset()),
+    "gpu": (frozenset({"count", "model", "memory"}), frozenset({"count"})),
+}
+
+_SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+_DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$")
+
+
+class DependencyParams(Model):
+    """Params of every dependency type in one structural shape; `Dependency` checks which apply."""
+
+    keys: list[str] | None = None
+    provider: DnsLabel | None = None
+    refresh_interval: str | None = None
+    secret_type: str | None = None
+    endpoints: dict[str, str] | None = None
+    size: Quantity | None = None
+    storage_class: str | None = None
+    access_mode: Literal["ReadWriteOnce", "ReadWriteMany", "ReadOnlyMany", "ReadWriteOncePod"] | None = None
+    count: int | None = Field(default=None, ge=1)
+    model: str | None = None
+    memory: Quantity | None = None
+
+    @field_validator("keys")
+    @classmethod
+    def _keys(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        if not value:
+            raise invalid("keys is empty", "list the keys you read, or remove `keys` to read all of them")
+        for key in value:
+            if not _SECRET_KEY.match(key):
+                raise invalid(f"secret key `{key}` has characters a Secret key cannot have",
+                              "use letters, digits, '-', '_' and '.'")
+        if len(set(value)) != len(value):
+            raise invalid("keys lists a key twice", "list each key once")
+        return value
+
+    @field_validator("refresh_interval")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None and not _DURATION.match(value):
+            raise invalid(f"`{value}` is not a duration", "write e.g. `1h`, `30m` or `1h30m`")
+        return value
+
+    @field_validator("endpoints")
+    @classmethod
+    def _endpoints(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is None:
+            return None
+        if not value:
+            raise invalid("endpoints is empty", "add e.g. `endpoints: {api: \"https://api.example.com\"}`")
+        from lattice.api.endpoints import parse_endpoint  # local: endpoints imports nothing from here
+
+        for name, url in value.items():
+            check_dns_label(name, "endpoint name")
+            parse_endpoint(url)
+        return value
+
+
+class Dependency(Model):
+    """One entry of the `resources` map: something the workload uses or that uses it."""
+
+    type: DependencyType
+    direction: Direction | None = None
+    namespace: DnsLabel | None = None
+    id: str | None = None
+    class_: str | None = Field(default=None, alias="class")
+    params: DependencyParams = Field(default_factory=DependencyParams)
+
+    @model_validator(mode="after")
+    def _fits_type(self) -> Dependency:
+        allowed, required = PARAMS_BY_TYPE[self.type]
+        given = {to_alias(name) for name in self.params.model_fields_set}
+        for name in sorted(given - allowed):
+            accepted = ", ".join(sorted(allowed)) or "none"
+            raise invalid(
+                f"params.{name} does not apply to a `{self.type}` resource (it accepts: {accepted})",
+                f"remove `{name}`" + (f" or change the type to `{_type_with(name)}`" if _type_with(name) else ""),
+            )
+        for name in sorted(required - given):
+            example = _PARAM_EXAMPLES.get(name, "...")
+            raise invalid(f"a `{self.type}` resource needs params.{name}", f"add `params: {{{name}: {example}}}`")
+        if self.direction is not None and self.type not in ("service", "external-service"):
+            raise invalid(
+                f"direction applies only to service dependencies, not to a `{self.type}`",
+                "remove `direction`",
+            )
+        if self.type == "external-service" and self.direction not in (None, "outbound"):
+            raise invalid(
+                "an external-service can only be called (direction outbound)",
+                "remove `direction`; traffic from outside the cluster comes through `ingress`",
+            )
+        if self.namespace is not None and self.type != "service":
+            raise invalid(f"namespace applies only to `service` dependencies, not to a `{self.type}`",
+                          "remove `namespace`")
+        return self
+
+    @property
+    def effective_direction(self) -> Direction:
+        return self.direction or "outbound"
+
+
+_PARAM_EXAMPLES = {"endpoints": '{api: "https://api.example.com"}', "count": "1"}
+
+
+def _type_with(param: str) -> str | None:
+    for kind, (allowed, _) in PARAMS_BY_TYPE.items():
+        if param in allowed:
+            return kind
+    return None
+
+
+def to_alias(field_name: str) -> str:
+    field = DependencyParams.model_fields[field_name]
+    return field.alias or field_name
+
+
+class Workload(Model):
+    """The Score workload: containers, the ports it serves and the resources it depends on."""
+
+    containers: dict[DnsLabel, Container] = Field(min_length=1)
+    service: ServiceSpec | None = None
+    resources: dict[DnsLabel, Dependency] = Field(default_factory=dict)
+    labels: Labels = Field(default_factory=dict)
+
+    @property
+    def ports(self) -> dict[str, ServicePort]:
+        return self.service.ports if self.service else {}

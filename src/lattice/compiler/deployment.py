@@ -1,0 +1,23 @@
+"""The Deployment: the pod template plus a rollout that never drops below the serving replicas."""
+
+from __future__ import annotations
+
+from lattice.compiler import naming
+from lattice.compiler.meta import Obj, owned
+
+
+def deployment(name: str, namespace: str, *, pod_template: Obj, replicas: int | None,
+               user_labels: dict[str, str]) -> Obj:
+    """`replicas` is None when an autoscaler owns the count."""
+    obj = owned("apps/v1", "Deployment", naming.deployment(name), workload=name, namespace=namespace,
+                user_labels=user_labels)
+    spec: Obj = {
+        "selector": {"matchLabels": naming.selector(name)},
+        "revisionHistoryLimit": 5,
+        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0}},
+        "template": pod_template,
+    }
+    if replicas is not None:
+        spec["replicas"] = replicas
+    obj["spec"] = spec
+    return obj

@@ -1,0 +1,226 @@
+"""The pod template: hardened by default, configured from the derived config, spread across zones.
+
+Restricted is the default (Pod Security Standards "restricted"); every deviation comes from an explicit
+`security` block on the container, never from a flag that is off by default.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from lattice.api.platform import LatticePlatformSpec
+from lattice.api.workload import Container, Dependency, Probe, ServicePort, Workload
+from lattice.compiler import naming
+from lattice.compiler.config import ContainerConfig, WorkloadConfig
+from lattice.compiler.meta import Obj
+
+GPU_RESOURCE = "nvidia.com/gpu"
+
+
+def config_hash(items: Any) -> str:
+    """A short, stable digest of everything the pod reads, so that a config change rolls the pods."""
+    blob = json.dumps(items, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def pod_template(
+    *,
+    name: str,
+    workload: Workload,
+    config: WorkloadConfig,
+    platform: LatticePlatformSpec,
+    user_labels: dict[str, str],
+    hash_input: Any,
+) -> Obj:
+    ports = workload.ports
+    containers = []
+    for index, (cname, container) in enumerate(workload.containers.items()):
+        containers.append(
+            _container(cname, container, config.containers[cname], ports if index == 0 else {},
+                       gpu=_gpu(workload.resources) if index == 0 else None)
+        )
+    spec: Obj = {
+        "serviceAccountName": naming.service_account(name),
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": {
+            "runAsNonRoot": _pod_runs_as_non_root(workload),
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": containers,
+        "volumes": _volumes(name, workload, config),
+        "topologySpreadConstraints": [
+            {
+                "maxSkew": 1,
+                "topologyKey": key,
+                "whenUnsatisfiable": "ScheduleAnyway",
+                "labelSelector": {"matchLabels": naming.selector(name)},
+                "matchLabelKeys": ["pod-template-hash"],
+            }
+            for key in (platform.topology.zone_key, platform.topology.host_key)
+        ],
+    }
+    gpu = _gpu(workload.resources)
+    if gpu is not None:
+        spec["tolerations"] = [{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}]
+        if gpu.params.model:
+            spec["nodeSelector"] = {"nvidia.com/gpu.product": gpu.params.model}
+    return {
+        "metadata": {
+            "labels": naming.labels(name, user_labels),
+            "annotations": {naming.CONFIG_HASH_ANNOTATION: config_hash(hash_input)},
+        },
+        "spec": spec,
+    }
+
+
+def _pod_runs_as_non_root(workload: Workload) -> bool:
+    for container in workload.containers.values():
+        sec = container.security
+        if sec is not None and (sec.run_as_non_root is False or sec.run_as_user == 0):
+            return False
+    return True
+
+
+def _gpu(resources: dict[str, Dependency]) -> Dependency | None:
+    return next((dep for dep in resources.values() if dep.type == "gpu"), None)
+
+
+def _container(cname: str, container: Container, cfg: ContainerConfig, ports: dict[str, ServicePort],
+               gpu: Dependency | None) -> Obj:
+    out: Obj = {
+        "name": cname,
+        "image": container.image,
+        "imagePullPolicy": "IfNotPresent" if "@" in container.image else "Always",
+        "resources": _resources(container, gpu),
+        "securityContext": _security_context(container),
+        "volumeMounts": _mounts(cname, container, cfg),
+    }
+    if cfg.command is not None:
+        out["command"] = cfg.command
+    if cfg.args is not None:
+        out["args"] = cfg.args
+    if cfg.env_config_map:
+        out["envFrom"] = [{"configMapRef": {"name": cfg.env_config_map}}]
+    if ports:
+        out["ports"] = [
+            {"name": pname, "containerPort": p.target_port or p.port, "protocol": p.protocol}
+            for pname, p in sorted(ports.items())
+        ]
+    for field, probe in (("livenessProbe", container.liveness_probe),
+                         ("readinessProbe", container.readiness_probe),
+                         ("startupProbe", container.startup_probe)):
+        if probe is not None:
+            out[field] = _probe(probe)
+    if container.readiness_probe is None and ports:
+        first = next(iter(ports))
+        out["readinessProbe"] = {"tcpSocket": {"port": first}, "periodSeconds": 10}
+    return out
+
+
+def _resources(container: Container, gpu: Dependency | None) -> Obj:
+    limits = {"cpu": container.resources.limits.cpu, "memory": container.resources.limits.memory}
+    requested = container.resources.requests
+    requests = {
+        "cpu": (requested.cpu if requested and requested.cpu else limits["cpu"]),
+        "memory": (requested.memory if requested and requested.memory else limits["memory"]),
+    }
+    if gpu is not None and gpu.params.count:
+        limits[GPU_RESOURCE] = str(gpu.params.count)
+        requests[GPU_RESOURCE] = str(gpu.params.count)
+    return {"limits": limits, "requests": requests}
+
+
+def _security_context(container: Container) -> Obj:
+    sec = container.security
+    ctx: Obj = {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "privileged": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    if sec is None:
+        return ctx
+    if sec.capabilities:
+        ctx["capabilities"]["add"] = sorted(set(sec.capabilities))
+    for field, value in (("allowPrivilegeEscalation", sec.allow_privilege_escalation),
+                         ("privileged", sec.privileged),
+                         ("readOnlyRootFilesystem", sec.read_only_root_filesystem),
+                         ("runAsNonRoot", sec.run_as_non_root),
+                         ("runAsUser", sec.run_as_user),
+                         ("runAsGroup", sec.run_as_group)):
+        if value is not None:
+            ctx[field] = value
+    if sec.run_as_user == 0 and sec.run_as_non_root is None:
+        ctx["runAsNonRoot"] = False
+    if sec.privileged:
+        ctx["allowPrivilegeEscalation"] = True
+    return ctx
+
+
+def _probe(probe: Probe) -> Obj:
+    out: Obj
+    if probe.http_get is not None:
+        http: Obj = {"path": probe.http_get.path, "port": probe.http_get.port, "scheme": probe.http_get.scheme}
+        if probe.http_get.host:
+            http["host"] = probe.http_get.host
+        if probe.http_get.http_headers:
+            http["httpHeaders"] = [{"name": h.name, "value": h.value} for h in probe.http_get.http_headers]
+        out = {"httpGet": http}
+    elif probe.exec is not None:
+        out = {"exec": {"command": list(probe.exec.command)}}
+    elif probe.tcp_socket is not None:
+        out = {"tcpSocket": {"port": probe.tcp_socket.port}}
+    else:
+        assert probe.grpc is not None
+        grpc: Obj = {"port": probe.grpc.port}
+        if probe.grpc.service is not None:
+            grpc["service"] = probe.grpc.service
+        out = {"grpc": grpc}
+    for field in ("initial_delay_seconds", "period_seconds", "timeout_seconds", "failure_threshold",
+                  "success_threshold"):
+        value = getattr(probe, field)
+        if value is not None:
+            out[Probe.model_fields[field].alias or field] = value
+    return out
+
+
+def _mounts(cname: str, container: Container, cfg: ContainerConfig) -> list[Obj]:
+    mounts: list[Obj] = [{"name": naming.TMP_VOLUME, "mountPath": "/tmp"}]
+    for target, key, _mode in cfg.file_mounts:
+        mounts.append({"name": naming.files_volume(cname), "mountPath": target, "subPath": key, "readOnly": True})
+    for target, vol in container.volumes.items():
+        resource = vol.source.removeprefix("${resources.").removesuffix("}")
+        mount: Obj = {"name": naming.volume(resource), "mountPath": target, "readOnly": vol.read_only}
+        if vol.path:
+            mount["subPath"] = vol.path
+        mounts.append(mount)
+    return sorted(mounts, key=lambda m: (m["mountPath"], m["name"]))
+
+
+def _volumes(name: str, workload: Workload, config: WorkloadConfig) -> list[Obj]:
+    volumes: list[Obj] = [{"name": naming.TMP_VOLUME, "emptyDir": {}}]
+    for cname, cfg in config.containers.items():
+        if cfg.files_config_map:
+            items = []
+            for _target, key, mode in cfg.file_mounts:
+                item: Obj = {"key": key, "path": key}
+                if mode is not None:
+                    item["mode"] = mode
+                items.append(item)
+            volumes.append({"name": naming.files_volume(cname),
+                            "configMap": {"name": cfg.files_config_map, "items": items}})
+    mounted = {
+        vol.source.removeprefix("${resources.").removesuffix("}")
+        for container in workload.containers.values()
+        for vol in container.volumes.values()
+    }
+    for resource in sorted(mounted):
+        dep = workload.resources[resource]
+        volumes.append({"name": naming.volume(resource),
+                        "persistentVolumeClaim": {"claimName": naming.claim(name, resource, dep.id)}})
+    return sorted(volumes, key=lambda v: v["name"])

@@ -1,0 +1,74 @@
+"""User-facing problems: what is wrong, where, and what to write instead.
+
+Every mistake a user can make ends up as a `Problem`; the CLI prints them and the controller puts them in
+status. Nothing here knows about files or terminals: the edges add the file and the object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from pydantic_core import PydanticCustomError
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong (or worth a warning) with an input, at a field path such as `spec.replicas`."""
+
+    path: str
+    message: str
+    hint: str = ""
+
+    def render(self) -> str:
+        text = f"{self.path}: {self.message}" if self.path else self.message
+        return f"{text} (hint: {self.hint})" if self.hint else text
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRef:
+    """Which input object a problem belongs to: kind plus namespace/name."""
+
+    kind: str
+    name: str
+    namespace: str | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.namespace}/{self.name}" if self.namespace else self.name
+        return f"{self.kind} {where}"
+
+
+@dataclass(slots=True)
+class LatticeError(Exception):
+    """Raised when an input cannot be compiled; carries every problem found, not just the first."""
+
+    problems: list[Problem] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return "; ".join(p.render() for p in self.problems)
+
+    @classmethod
+    def one(cls, path: str, message: str, hint: str = "") -> LatticeError:
+        return cls([Problem(path, message, hint)])
+
+
+def invalid(message: str, hint: str = "") -> PydanticCustomError:
+    """A validation error for model validators that carries a hint through pydantic to the user."""
+    return PydanticCustomError("lattice", message, {"hint": hint})
+
+
+def join_path(*parts: str | int | Iterable[str | int]) -> str:
+    """Join path segments the way users read them: `spec.workload.containers.api.env[0]`."""
+    flat: list[str | int] = []
+    for part in parts:
+        if isinstance(part, str | int):
+            flat.append(part)
+        else:
+            flat.extend(part)
+    out = ""
+    for seg in flat:
+        if isinstance(seg, int):
+            out += f"[{seg}]"
+        elif seg:
+            out = f"{out}.{seg}" if out else seg
+    return out
