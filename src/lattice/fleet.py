@@ -9,6 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from lattice.api.base import Resource
+from lattice.api.mesh_member import LatticeMeshMember
 from lattice.api.platform import DEFAULT_PLATFORM, LatticePlatform, LatticePlatformSpec
 from lattice.api.service import LatticeService
 from lattice.api.workload import ServicePort
@@ -72,8 +73,11 @@ def build_context(items: list[Sourced], errors: list[Diagnostic]) -> CompileCont
     platform = _platform(items, errors)
     ports: dict[ServiceKey, dict[str, ServicePort]] = {}
     for item in items:
-        if isinstance(item.resource, LatticeService):
-            ports[(item.resource.namespace, item.resource.name)] = item.resource.spec.workload.ports
+        res = item.resource
+        if isinstance(res, LatticeService):
+            ports[(res.namespace, res.name)] = res.spec.workload.ports
+        elif isinstance(res, LatticeMeshMember):
+            ports[(res.namespace, res.name)] = res.spec.ports
     return CompileContext(platform=platform, service_ports=ports)
 
 
@@ -109,11 +113,17 @@ def _duplicates(items: list[Sourced], errors: list[Diagnostic]) -> list[Sourced]
     return unique
 
 
+def check_fleet(items: list[Sourced]) -> tuple[list[Sourced], CompileContext, list[Diagnostic]]:
+    """Fleet-level checks (duplicates, the platform singleton) and the compile context they yield."""
+    errors: list[Diagnostic] = []
+    unique = _duplicates(items, errors)
+    context = build_context(unique, errors)
+    return unique, context, errors
+
+
 def compile_fleet(items: list[Sourced]) -> FleetResult:
     """Compile every LatticeService in `items`; other kinds are validated and counted."""
-    errors: list[Diagnostic] = []
-    items = _duplicates(items, errors)
-    context = build_context(items, errors)
+    items, context, errors = check_fleet(items)
     outcomes: list[ServiceOutcome] = []
     others: Counter[str] = Counter()
     for item in sorted(items, key=lambda i: (i.ref.namespace or "", i.resource.name, i.resource.kind)):

@@ -116,7 +116,7 @@ def _number_to_text(value: object) -> object:
     return value
 
 
-Quantity = Annotated[str, BeforeValidator(_number_to_text), AfterValidator(_quantity)]
+Quantity = Annotated[str, BeforeValidator(_number_to_text, json_schema_input_type=int | str), AfterValidator(_quantity)]
 
 
 class ObjectMeta(Model):

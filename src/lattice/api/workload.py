@@ -161,6 +161,12 @@ class VolumeMount(Model):
     path: str | None = None
     read_only: bool = False
 
+    @property
+    def resource(self) -> str:
+        """The volume resource named by `source` (`${resources.data}` -> `data`); checked by Workload."""
+        match = _VOLUME_SOURCE.match(self.source)
+        return match["name"] if match else ""
+
 
 class SecurityOverrides(Model):
     """Deviations from the restricted default; each is visible and, later, authorized by policy."""
@@ -413,3 +419,32 @@ class Workload(Model):
     @property
     def ports(self) -> dict[str, ServicePort]:
         return self.service.ports if self.service else {}
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> Workload:
+        volumes = sorted(n for n, d in self.resources.items() if d.type == "volume")
+        secrets = sorted(n for n, d in self.resources.items() if d.type == "secret")
+        for cname, container in self.containers.items():
+            for target, mount in container.volumes.items():
+                match = _VOLUME_SOURCE.match(mount.source)
+                name = match["name"] if match else None
+                if name is None or name not in volumes:
+                    shown = f"`${{resources.{volumes[0]}}}`" if volumes else "a `type: volume` resource"
+                    raise invalid(
+                        f"containers.{cname}.volumes.{target}.source `{mount.source}` does not name a volume resource",
+                        f"write {shown}" + ("" if volumes else " after declaring one under `resources`"),
+                    )
+            for name in container.env_from:
+                if name not in secrets:
+                    raise invalid(
+                        f"containers.{cname}.envFrom names `{name}`, which is not a secret resource",
+                        f"list secret resources only (declared: {', '.join(secrets) or 'none'})",
+                    )
+        gpus = [n for n, d in self.resources.items() if d.type == "gpu"]
+        if len(gpus) > 1:
+            raise invalid(f"{len(gpus)} gpu resources are declared ({', '.join(gpus)})",
+                          "declare one gpu resource and set its `count`")
+        return self
+
+
+_VOLUME_SOURCE = re.compile(r"^\$\{resources\.(?P<name>[a-z0-9]([-a-z0-9]*[a-z0-9])?)\}$")

@@ -50,6 +50,9 @@ def derive_config(
         path = f"{base_path}.{cname}"
         cfg.command = _plain_list(container.command, f"{path}.command", cname, resolver, out.problems)
         cfg.args = _plain_list(container.args, f"{path}.args", cname, resolver, out.problems)
+        for i, secret in enumerate(container.env_from):
+            out.problems.append(Problem(f"{path}.envFrom[{i}]", f"container {cname} reads all of secret `{secret}`",
+                                        _SECRET_ROUTING_HINT))
 
         env: dict[str, str] = {}
         for var, value in container.variables.items():

@@ -194,8 +194,7 @@ def _mounts(cname: str, container: Container, cfg: ContainerConfig) -> list[Obj]
     for target, key, _mode in cfg.file_mounts:
         mounts.append({"name": naming.files_volume(cname), "mountPath": target, "subPath": key, "readOnly": True})
     for target, vol in container.volumes.items():
-        resource = vol.source.removeprefix("${resources.").removesuffix("}")
-        mount: Obj = {"name": naming.volume(resource), "mountPath": target, "readOnly": vol.read_only}
+        mount: Obj = {"name": naming.volume(vol.resource), "mountPath": target, "readOnly": vol.read_only}
         if vol.path:
             mount["subPath"] = vol.path
         mounts.append(mount)
@@ -215,7 +214,7 @@ def _volumes(name: str, workload: Workload, config: WorkloadConfig) -> list[Obj]
             volumes.append({"name": naming.files_volume(cname),
                             "configMap": {"name": cfg.files_config_map, "items": items}})
     mounted = {
-        vol.source.removeprefix("${resources.").removesuffix("}")
+        vol.resource
         for container in workload.containers.values()
         for vol in container.volumes.values()
     }

@@ -1,0 +1,162 @@
+"""`lattice compile | validate | crds`: thin commands over the loader, the fleet compiler and the renderer."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from lattice import __version__, render
+from lattice.api import is_lattice_document, parse_resource
+from lattice.api.crd import all_crds
+from lattice.cli.loader import Document, LoadError, UsageError, collect_files, read_documents
+from lattice.cli.report import emit, format_problem, summary_table
+from lattice.errors import LatticeError, ObjectRef, Problem
+from lattice.fleet import FleetResult, Sourced, check_fleet, compile_fleet
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Lattice: compile LatticeServices into the full, hardened set of Kubernetes resources.",
+)
+
+
+class OutputFormat(str, Enum):
+    yaml = "yaml"
+    json = "json"
+
+
+PathsArg = Annotated[list[str], typer.Argument(help="Files or directories (searched recursively for *.yaml, *.yml).")]
+
+
+def _load(paths: list[str]) -> tuple[list[Sourced], list[Document], int]:
+    """Parse every Lattice document; print each problem; return the resources and the error count."""
+    try:
+        files = collect_files(paths)
+    except UsageError as exc:
+        emit(f"error: {exc}")
+        raise typer.Exit(2) from None
+    items: list[Sourced] = []
+    docs: list[Document] = []
+    errors = 0
+    for entry in read_documents(files):
+        if isinstance(entry, LoadError):
+            emit(format_problem("error", entry.source, entry.line, None, Problem("", entry.message,
+                 "fix the YAML syntax at that line")))
+            errors += 1
+            continue
+        data = entry.data
+        if isinstance(data, dict) and not is_lattice_document(data):
+            what = f"{data.get('apiVersion')} {data.get('kind')}"
+            emit(f"warning: {entry.source}:{entry.document_line}: skipped {what}: not a lattice.dev kind")
+            continue
+        try:
+            resource = parse_resource(data)
+        except LatticeError as exc:
+            ref = _ref_of(data)
+            for problem in exc.problems:
+                emit(format_problem("error", entry.source, entry.line_of(problem.path), ref, problem))
+            errors += 1
+            continue
+        items.append(Sourced(entry.source, resource))
+        docs.append(entry)
+    return items, docs, errors
+
+
+def _ref_of(data: object) -> ObjectRef | None:
+    if not isinstance(data, dict):
+        return None
+    meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+    assert isinstance(meta, dict)
+    return ObjectRef(str(data.get("kind", "?")), str(meta.get("name", "?")), meta.get("namespace"))
+
+
+def _report(result: FleetResult, items: list[Sourced], docs: list[Document]) -> int:
+    """Print every fleet-level and per-service problem; return how many inputs failed."""
+    by_ref = {item.ref: doc for item, doc in zip(items, docs, strict=True)}
+    failed = 0
+    for diag in result.errors:
+        doc = by_ref.get(diag.ref) if diag.ref else None
+        emit(format_problem("error", diag.source, doc.line_of(diag.problem.path) if doc else None, diag.ref,
+                            diag.problem))
+        failed += 1
+    for outcome in result.services:
+        doc = by_ref.get(outcome.ref)
+        for problem in outcome.errors:
+            emit(format_problem("error", outcome.source, doc.line_of(problem.path) if doc else None, outcome.ref,
+                                problem))
+        for problem in outcome.warnings:
+            emit(format_problem("warning", outcome.source, doc.line_of(problem.path) if doc else None,
+                                outcome.ref, problem))
+        failed += 0 if outcome.ok else 1
+    return failed
+
+
+@app.command("compile")
+def compile_command(
+    paths: PathsArg,
+    output: Annotated[OutputFormat, typer.Option("-o", "--output", help="Manifest format.")] = OutputFormat.yaml,
+    out_dir: Annotated[Path | None, typer.Option("--out-dir", help="Write one file per service here.")] = None,
+    summary: Annotated[bool, typer.Option("--summary", help="Print a table of what was generated, no manifests.")]
+    = False,
+) -> None:
+    """Compile every LatticeService found and print the generated manifests."""
+    items, docs, load_errors = _load(paths)
+    result = compile_fleet(items)
+    failed = load_errors + _report(result, items, docs)
+    if summary or out_dir is not None:
+        if out_dir is not None:
+            _write_out_dir(result, out_dir, output)
+        summary_table(result, Console(width=None if sys.stdout.isatty() else 160))
+    else:
+        objects = result.objects
+        text = render.dump_json_list(objects) if output is OutputFormat.json else render.dump_yaml_stream(objects)
+        sys.stdout.write(text)
+    raise typer.Exit(1 if failed else 0)
+
+
+def _write_out_dir(result: FleetResult, out_dir: Path, output: OutputFormat) -> None:
+    suffix = "json" if output is OutputFormat.json else "yaml"
+    for outcome in result.services:
+        if not outcome.ok:
+            continue
+        target = out_dir / (outcome.ref.namespace or "cluster") / f"{outcome.ref.name}.{suffix}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        objs = outcome.objects
+        target.write_text(render.dump_json_list(objs) if suffix == "json" else render.dump_yaml_stream(objs),
+                          encoding="utf-8")
+
+
+@app.command("validate")
+def validate_command(paths: PathsArg) -> None:
+    """Check inputs against the Lattice schema without compiling them."""
+    items, docs, load_errors = _load(paths)
+    _, _, fleet_errors = check_fleet(items)
+    by_ref = {item.ref: doc for item, doc in zip(items, docs, strict=True)}
+    for diag in fleet_errors:
+        doc = by_ref.get(diag.ref) if diag.ref else None
+        emit(format_problem("error", diag.source, doc.line_of(diag.problem.path) if doc else None, diag.ref,
+                            diag.problem))
+    failed = load_errors + len(fleet_errors)
+    emit(f"{len(items) - len(fleet_errors)} objects valid, {failed} invalid")
+    raise typer.Exit(1 if failed else 0)
+
+
+@app.command("crds")
+def crds_command() -> None:
+    """Print the CustomResourceDefinitions of every Lattice kind, generated from the models."""
+    sys.stdout.write(render.dump_yaml_stream(all_crds()))
+
+
+@app.command("version")
+def version_command() -> None:
+    """Print the Lattice version."""
+    sys.stdout.write(f"lattice {__version__}\n")
+
+
+def run() -> None:
+    app()
