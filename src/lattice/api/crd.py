@@ -75,7 +75,9 @@ def _model_schema(model: type[Any]) -> Schema:
 
 def openapi_schema(kind: type[Resource]) -> Schema:
     """The openAPIV3Schema of one kind."""
-    spec = _model_schema(kind.model_fields["spec"].annotation)
+    spec_model = kind.model_fields["spec"].annotation
+    assert isinstance(spec_model, type)
+    spec = _model_schema(spec_model)
     required = ["spec"] if kind.model_fields["spec"].is_required() else []
     schema: Schema = {
         "type": "object",

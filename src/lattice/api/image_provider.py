@@ -21,7 +21,8 @@ class Authority(Model):
     @classmethod
     def _pem(cls, value: str) -> str:
         if "BEGIN PUBLIC KEY" not in value:
-            raise invalid("key is not a PEM public key", "paste the output of `cosign public-key` (-----BEGIN PUBLIC KEY-----...)")
+            raise invalid("key is not a PEM public key",
+                          "paste the output of `cosign public-key` (-----BEGIN PUBLIC KEY-----...)")
         return value
 
 

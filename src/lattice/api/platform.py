@@ -26,7 +26,9 @@ class Metrics(Model):
     stack: Literal["victoriametrics", "prometheus-operator"] = "victoriametrics"
     interval: str = "30s"
     namespace: DnsLabel = Field(default="monitoring", description="Where the scraper runs.")
-    service_account: DnsLabel = Field(default="vmagent", description="The scraper's ServiceAccount (its mesh identity).")
+    service_account: DnsLabel = Field(
+        default="vmagent", description="The scraper's ServiceAccount (its mesh identity)."
+    )
 
 
 class Images(Model):
@@ -54,7 +56,9 @@ class LatticePlatformSpec(Model):
     rates: Rates = Field(default_factory=Rates)
     topology: Topology = Field(default_factory=Topology)
     system_namespaces: list[DnsLabel] = Field(
-        default_factory=lambda: ["kube-system", "kube-public", "kube-node-lease", "istio-system", "cilium", "monitoring"]
+        default_factory=lambda: [
+            "kube-system", "kube-public", "kube-node-lease", "istio-system", "cilium", "monitoring"
+        ]
     )
 
 

@@ -9,9 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from lattice.api.service import LatticeService
-from lattice.compiler import autoscaling, availability, config, deployment, identity, network_service, observability
+from lattice.compiler import (
+    autoscaling,
+    availability,
+    config,
+    deployment,
+    identity,
+    network_service,
+    observability,
+    storage,
+)
 from lattice.compiler import pod as pods
-from lattice.compiler import storage
 from lattice.compiler.context import CompileContext
 from lattice.compiler.meta import Obj
 from lattice.compiler.resolve import Resolver

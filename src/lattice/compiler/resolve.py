@@ -71,7 +71,8 @@ class Resolver:
                                "use `${metadata.name}` or `${metadata.namespace}`")
         if head in ("resources", "secret"):
             if len(rest) < 2:
-                raise ResolveError(f"`{ph.text}` names no key", f"write `${{{head}.NAME.KEY}}`, e.g. `${{{head}.db.host}}`")
+                raise ResolveError(f"`{ph.text}` names no key",
+                                   f"write `${{{head}.NAME.KEY}}`, e.g. `${{{head}.db.host}}`")
             name, key = rest[0], ".".join(rest[1:])
             dep = self.dependencies.get(name)
             if dep is None:
@@ -111,7 +112,8 @@ class Resolver:
         ports = self.context.ports_of(namespace, target)
         if ports is None:
             raise ResolveError(
-                f"`{ph.text}` needs the port of service `{namespace}/{target}`, which is not in the fleet being compiled",
+                f"`{ph.text}` needs the port of service `{namespace}/{target}`, "
+                "which is not in the fleet being compiled",
                 f"compile `{target}` together with this service, or write `${{resources.{name}.host}}` and the port",
             )
         port = primary_port(ports)
@@ -144,7 +146,7 @@ def primary_port(ports: Mapping[str, ServicePort]) -> ServicePort | None:
 
 
 def _message_of(exc: ValueError) -> str:
-    return getattr(exc, "message", lambda: str(exc))()  # type: ignore[no-any-return]
+    return str(getattr(exc, "message", lambda: str(exc))())
 
 
 def _hint_of(exc: ValueError) -> str:

@@ -1,0 +1,58 @@
+"""Golden files: the exact YAML each example and each tests/inputs/golden input compiles to.
+
+A change to a golden file is a change to what every cluster receives: review it like code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from syrupy.assertion import SnapshotAssertion
+
+from lattice import render
+from lattice.api.crd import all_crds
+from lattice.fleet import FleetResult, compile_fleet
+from tests.conftest import EXAMPLES, GOLDEN_INPUTS, load_fleet
+
+EXAMPLE_SERVICES = ["commerce/api", "commerce/orders", "commerce/payments", "commerce/worker",
+                    "storefront/catalog", "storefront/web"]
+
+
+def test_examples_compile_cleanly(examples_fleet: FleetResult) -> None:
+    assert examples_fleet.errors == []
+    assert [(s.ref.namespace, s.ref.name, s.errors, s.warnings) for s in examples_fleet.services] == [
+        (ref.split("/")[0], ref.split("/")[1], [], []) for ref in EXAMPLE_SERVICES
+    ]
+
+
+@pytest.mark.parametrize("ref", EXAMPLE_SERVICES, ids=lambda r: r.replace("/", "-"))
+def test_example_golden(ref: str, examples_fleet: FleetResult, yaml_snapshot: SnapshotAssertion) -> None:
+    outcome = next(s for s in examples_fleet.services if f"{s.ref.namespace}/{s.ref.name}" == ref)
+    assert render.dump_yaml_stream(outcome.objects) == yaml_snapshot
+
+
+def _golden_inputs() -> list[Path]:
+    return sorted(GOLDEN_INPUTS.glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", _golden_inputs(), ids=lambda p: p.stem)
+def test_input_golden(path: Path, yaml_snapshot: SnapshotAssertion) -> None:
+    result = compile_fleet(load_fleet(path))
+    assert result.errors == []
+    assert all(s.ok for s in result.services), [s.errors for s in result.services]
+    rendered = "".join(
+        f"# {s.ref}\n" + "".join(f"# warning: {w.render()}\n" for w in s.warnings) + render.dump_yaml_stream(s.objects)
+        for s in result.services
+    )
+    assert rendered == yaml_snapshot
+
+
+def test_crds_golden(yaml_snapshot: SnapshotAssertion) -> None:
+    assert render.dump_yaml_stream(all_crds()) == yaml_snapshot
+
+
+def test_compiling_twice_is_byte_identical() -> None:
+    first = render.dump_yaml_stream(compile_fleet(load_fleet(EXAMPLES)).objects)
+    second = render.dump_yaml_stream(compile_fleet(list(reversed(load_fleet(EXAMPLES)))).objects)
+    assert first == second
