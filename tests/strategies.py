@@ -83,7 +83,8 @@ def container(draw: st.DrawFn, deps: dict[str, dict[str, Any]]) -> dict[str, Any
 @st.composite
 def dependencies(draw: st.DrawFn, fleet_names: list[str]) -> dict[str, dict[str, Any]]:
     deps: dict[str, dict[str, Any]] = {}
-    for name in draw(st.lists(st.sampled_from(fleet_names), unique=True, max_size=4)):
+    targets = draw(st.lists(st.sampled_from(fleet_names), unique=True, max_size=4)) if fleet_names else []
+    for name in targets:
         deps[name] = {"type": "service", "direction": draw(st.sampled_from(["outbound", "inbound", "both"]))}
     if draw(st.booleans()):
         deps["partner"] = {"type": "external-service",

@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 import pytest
+
 from tests.support import schemas
 from tests.support.schemas import UnknownKind, assert_valid, validate_object, validator_for
 

@@ -52,9 +52,16 @@ class LatticeError(Exception):
         return cls([Problem(path, message, hint)])
 
 
-def invalid(message: str, hint: str = "") -> PydanticCustomError:
-    """A validation error for model validators that carries a hint through pydantic to the user."""
-    return PydanticCustomError("lattice", message, {"hint": hint})
+def invalid(message: str, hint: str = "", loc: tuple[str | int, ...] = ()) -> PydanticCustomError:
+    """A validation error that carries a hint (and, for checks spanning fields, the exact field below the
+    validated object in `loc`) through pydantic to the user."""
+    return PydanticCustomError("lattice", message, {"hint": hint, "loc": list(loc)})
+
+
+def reraise_at(error: PydanticCustomError, *loc: str | int) -> PydanticCustomError:
+    """The same error, placed deeper: used when a shared check runs on one entry of a map or list."""
+    context = error.context or {}
+    return invalid(error.message(), str(context.get("hint", "")), (*loc, *context.get("loc", [])))
 
 
 def join_path(*parts: str | int | Iterable[str | int]) -> str:

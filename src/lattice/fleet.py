@@ -27,6 +27,11 @@ class Sourced:
 
     source: str
     resource: Resource
+    line: int | None = None
+
+    @property
+    def location(self) -> str:
+        return f"{self.source}:{self.line}" if self.line else self.source
 
     @property
     def ref(self) -> ObjectRef:
@@ -99,18 +104,19 @@ def _platform(items: list[Sourced], errors: list[Diagnostic]) -> LatticePlatform
 
 
 def _duplicates(items: list[Sourced], errors: list[Diagnostic]) -> list[Sourced]:
-    seen: dict[tuple[str, str | None, str], str] = {}
-    unique = []
+    """Objects defined more than once are all refused: which copy would win must not depend on file order."""
+    first: dict[tuple[str, str | None, str], Sourced] = {}
+    repeated: set[tuple[str, str | None, str]] = set()
     for item in items:
         key = (item.resource.kind, item.ref.namespace, item.resource.name)
-        if key in seen:
+        if key in first:
+            repeated.add(key)
             errors.append(Diagnostic(item.source, item.ref, Problem(
-                "metadata.name", f"{item.ref} is defined twice (first in {seen[key]})",
-                "give one of them another name or namespace")))
-            continue
-        seen[key] = item.source
-        unique.append(item)
-    return unique
+                "metadata.name", f"{item.ref} is defined twice (first at {first[key].location}); neither is compiled",
+                "give one of them another name or namespace, or delete one")))
+        else:
+            first[key] = item
+    return [item for item in items if (item.resource.kind, item.ref.namespace, item.resource.name) not in repeated]
 
 
 def check_fleet(items: list[Sourced]) -> tuple[list[Sourced], CompileContext, list[Diagnostic]]:

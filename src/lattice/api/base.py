@@ -102,6 +102,11 @@ Labels = Annotated[dict[str, str], AfterValidator(_labels)]
 
 def _quantity(text: str) -> str:
     if parse_quantity(text) is None:
+        if text.endswith("B") and parse_quantity(text[:-1].replace("K", "k")) is not None:
+            unit = text[:-1].replace("K", "k")
+            binary = unit[:-1] + unit[-1].upper() + "i" if unit[-1:].isalpha() else unit
+            raise invalid(f"`{text}` is not a Kubernetes quantity (quantities take no `B`)",
+                          f"write `{binary}` (binary units) or `{unit}` (decimal units)")
         raise invalid(
             f"`{text}` is not a Kubernetes quantity",
             "write a number with an optional unit, e.g. `500m` or `2` for CPU, `512Mi` or `1Gi` for memory",

@@ -54,7 +54,8 @@ def parse_endpoint(text: str) -> Endpoint:
     host = match["host"].strip("[]").lower()
     port_text = match["port"]
     if scheme not in ("https", "http", "tcp", "grpc", "tls"):
-        raise invalid(f"endpoint `{text}` uses the scheme `{scheme}`", hint)
+        raise invalid(f"endpoint `{text}` uses the unsupported scheme `{scheme}` "
+                      "(supported: https, http, grpc, tls, tcp)", hint)
     if port_text is None:
         if scheme not in _DEFAULT_PORTS:
             raise invalid(f"endpoint `{text}` has no port", f"write `{text}:<port>`")

@@ -72,9 +72,9 @@ def parse_resource(doc: Any) -> Resource:
 
 
 def _problem(root: type[BaseModel], err: Any) -> Problem:
-    loc = [seg for seg in err["loc"] if seg != "[key]"]
-    path = join_path(*loc)
     kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
+    loc = [seg for seg in err["loc"] if seg != "[key]"] + list(ctx.get("loc", []) if kind == "lattice" else [])
+    path = join_path(*loc)
     if kind == "lattice":
         return Problem(path, err["msg"], ctx.get("hint", ""))
     if kind == "extra_forbidden":
@@ -84,10 +84,16 @@ def _problem(root: type[BaseModel], err: Any) -> Problem:
         hint = f"did you mean `{close[0]}`?" if close else f"remove it; fields allowed here: {', '.join(allowed)}"
         return Problem(path, f"unknown field `{field}`", hint)
     if kind == "missing":
-        return Problem(path, f"required field `{loc[-1]}` is missing", f"add `{loc[-1]}`")
+        field = str(loc[-1])
+        example = _MISSING_EXAMPLES.get(field, f"`{field}: ...`")
+        return Problem(path, f"required field `{field}` is missing", f"add {example}")
     if kind == "literal_error":
-        expected = ctx.get("expected", "").replace("'", "")
-        return Problem(path, f"`{value}` is not allowed", f"write one of: {expected}")
+        allowed = [a.strip().strip("'") for a in ctx.get("expected", "").replace(" or ", ", ").split(",")]
+        close = difflib.get_close_matches(str(value), allowed, n=1, cutoff=0.6)
+        what = f"a valid {loc[-1]}" if loc and isinstance(loc[-1], str) else "allowed here"
+        hint = f"did you mean `{close[0]}`? (allowed: {', '.join(allowed)})" if close else \
+            f"write one of: {', '.join(allowed)}"
+        return Problem(path, f"`{value}` is not {what}", hint)
     if kind in ("int_type", "int_parsing", "int_from_float"):
         return Problem(path, f"`{value}` is not a whole number", "write a number without quotes, e.g. `3`")
     if kind in ("bool_type", "bool_parsing"):
@@ -107,6 +113,22 @@ def _problem(root: type[BaseModel], err: Any) -> Problem:
         bound = ctx.get("le", ctx.get("lt"))
         return Problem(path, f"{value} is too large (the maximum is {bound})", f"write a value of at most {bound}")
     return Problem(path, err["msg"], "")
+
+
+_MISSING_EXAMPLES = {
+    "limits": "`limits: {cpu: 500m, memory: 512Mi}`; without a limit one container can starve its neighbours",
+    "image": "`image: registry.example.com/team/app@sha256:<64 hex>`",
+    "containers": "`containers: {main: {image: ..., resources: {limits: {cpu: 500m, memory: 512Mi}}}}`",
+    "workload": "`workload: {containers: {...}}`",
+    "type": "`type: service` (or external-service, secret, volume, gpu)",
+    "port": "`port: 8080`",
+    "name": "`name: my-service`",
+    "spec": "`spec:` with the fields of the kind",
+    "metadata": "`metadata: {name: my-service, namespace: my-team}`",
+    "max": "`max: 10`",
+    "content": "`content: |` followed by the file's text",
+    "source": "`source: ${resources.NAME}` naming a volume resource",
+}
 
 
 def _type_name(value: Any) -> str:

@@ -77,21 +77,25 @@ class LatticeServiceSpec(Model):
                 raise invalid(
                     f"replicas ({self.replicas}) is larger than autoscaling.max ({scaling.max})",
                     f"raise autoscaling.max to at least {self.replicas} or lower replicas",
+                    ("replicas",),
                 )
             if scaling.min is not None and scaling.min > scaling.max:
                 raise invalid(
                     f"autoscaling.min ({scaling.min}) is larger than autoscaling.max ({scaling.max})",
                     "make min at most max",
+                    ("autoscaling", "min"),
                 )
             floor = scaling.min if scaling.min is not None else self.replicas
             if floor < 1:
                 raise invalid(
                     "autoscaling on cpu or memory cannot scale from zero replicas",
                     "set `autoscaling.min` (or `replicas`) to at least 1",
+                    ("autoscaling", "min") if scaling.min is not None else ("replicas",),
                 )
             seen = [m.metric for m in scaling.metrics]
             if len(seen) != len(set(seen)):
-                raise invalid("autoscaling.metrics names a metric twice", "give each metric one target")
+                raise invalid("autoscaling.metrics names a metric twice", "give each metric one target",
+                              ("autoscaling", "metrics"))
         if self.ingress is not None:
             ports = self.workload.ports
             for name, route in self.ingress.routes.items():
@@ -99,11 +103,13 @@ class LatticeServiceSpec(Model):
                     raise invalid(
                         f"ingress route `{name}` has no port to route to",
                         "declare one under `workload.service.ports`, e.g. `http: {port: 8080}`",
+                        ("ingress", "routes", name),
                     )
                 if route.port is not None and route.port not in ports:
                     raise invalid(
-                        f"ingress route `{name}` names port `{route.port}`, which the service does not declare",
+                        f"port `{route.port}` is not a port of this service",
                         f"use one of: {', '.join(ports)}",
+                        ("ingress", "routes", name, "port"),
                     )
         return self
 
@@ -123,9 +129,13 @@ class LatticeService(Resource):
         # The name becomes a Service (DNS-1035: starts with a letter, no dots, at most 63 characters).
         name = self.metadata.name
         if len(name) > 63 or not DNS_1035.match(name):
+            suggestion = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")
+            if not suggestion[:1].isalpha():
+                suggestion = f"svc-{suggestion}"
             raise invalid(
-                f"name `{name}` cannot name a Kubernetes Service (a letter first, then lower-case letters, "
+                f"`{name}` cannot name a Kubernetes Service (a letter first, then lower-case letters, "
                 "digits and '-', at most 63 characters)",
-                f"rename it, e.g. `{re.sub(r'[^a-z0-9-]', '-', name.lower()).lstrip('-0123456789')[:63] or 'svc'}`",
+                f"rename it, e.g. `{suggestion[:63].rstrip('-')}`",
+                ("metadata", "name"),
             )
         return self

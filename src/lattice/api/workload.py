@@ -11,10 +11,12 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from lattice.api.base import DnsLabel, Labels, Model, Quantity, check_dns_label
+from lattice.api.endpoints import parse_endpoint
 from lattice.api.quantity import parse_quantity
-from lattice.errors import invalid
+from lattice.errors import invalid, reraise_at
 
 # Characters a shell would interpret: an image reference never needs them.
 _IMAGE_FORBIDDEN = re.compile(r"[\s;&|`$<>()\\'\"!*?{}]")
@@ -22,6 +24,7 @@ _IMAGE = re.compile(
     r"^(?P<name>[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)"
     r"(?::(?P<tag>[\w][\w.-]{0,127}))?(?:@(?P<digest>[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-fA-F]{32,}))?$"
 )
+_CHAR_NAMES = {" ": "a space", "\t": "a tab", "\n": "a line break", ";": "`;`", "$": "`$`"}
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 _MODE = re.compile(r"^0?[0-7]{3}$")
 
@@ -29,13 +32,15 @@ _MODE = re.compile(r"^0?[0-7]{3}$")
 def _image(value: str) -> str:
     bad = _IMAGE_FORBIDDEN.search(value)
     if bad:
-        shown = repr(bad.group())[1:-1]
+        char = bad.group()
+        shown = _CHAR_NAMES.get(char, f"`{char}`")
+        cleaned = _IMAGE_FORBIDDEN.sub("", value)
         raise invalid(
-            f"image `{value}` contains `{shown}`, which no image reference has",
+            f"image `{value}` contains {shown}, which no image reference has"
+            + (" (placeholders are not allowed in images)" if "${" in value else ""),
+            f"remove it: `{cleaned}`" if char.isspace() and _IMAGE.match(cleaned) else
             "write a plain reference such as `registry.example.com/team/app@sha256:<64 hex>`",
         )
-    if "${" in value:  # unreachable after the check above, kept for clarity of intent
-        raise invalid("an image reference cannot contain placeholders")
     if not _IMAGE.match(value):
         raise invalid(
             f"image `{value}` is not a valid image reference",
@@ -66,8 +71,9 @@ class ContainerResources(Model):
             if getattr(self.limits, field) is None:
                 example = "500m" if field == "cpu" else "512Mi"
                 raise invalid(
-                    f"limits.{field} is required",
-                    f"add `limits: {{{field}: {example}}}`; without a limit one container can starve its neighbours",
+                    f"required field `{field}` is missing",
+                    f"add `{field}: {example}` under `limits`; without a limit one container can starve its neighbours",
+                    ("limits", field),
                 )
             if self.requests is None:
                 continue
@@ -78,8 +84,9 @@ class ContainerResources(Model):
             assert req_value is not None and limit_value is not None  # checked by Quantity
             if req_value > limit_value:
                 raise invalid(
-                    f"requests.{field} ({requested}) is larger than limits.{field} ({limit})",
+                    f"the request ({requested}) is larger than the limit ({limit})",
                     f"lower the request to at most `{limit}` or raise the limit",
+                    ("requests", field),
                 )
         return self
 
@@ -126,12 +133,14 @@ class Probe(Model):
     @model_validator(mode="after")
     def _exactly_one_handler(self) -> Probe:
         handlers = [h for h in ("httpGet", "exec", "tcpSocket", "grpc") if getattr(self, _snake(h)) is not None]
-        if len(handlers) != 1:
+        if len(handlers) > 1:
             raise invalid(
-                f"a probe needs exactly one of httpGet, exec, tcpSocket, grpc; found {len(handlers)}"
-                + (f" ({', '.join(handlers)})" if handlers else ""),
-                "write e.g. `httpGet: {path: /healthz, port: 8080}`",
+                f"a probe needs exactly one handler; found {len(handlers)} ({', '.join(handlers)})",
+                f"keep one: remove {' or '.join(f'`{h}`' for h in handlers)}",
             )
+        if not handlers:
+            raise invalid("a probe needs a handler: one of httpGet, exec, tcpSocket, grpc",
+                          "write e.g. `httpGet: {path: /healthz, port: 8080}`")
         return self
 
 
@@ -182,19 +191,14 @@ class SecurityOverrides(Model):
     @field_validator("capabilities")
     @classmethod
     def _capability_names(cls, value: list[str]) -> list[str]:
-        for cap in value:
-            if not re.match(r"^[A-Z][A-Z_]*$", cap):
+        for i, cap in enumerate(value):
+            if not re.match(r"^[A-Z][A-Z_]*$", cap) or cap.startswith("CAP_"):
                 raise invalid(
-                    f"capability `{cap}` is not a Linux capability name",
-                    "write it without the CAP_ prefix in upper case, e.g. `NET_BIND_SERVICE`",
+                    f"`{cap}` is not a Linux capability name as Kubernetes writes it",
+                    f"write `{cap.upper().removeprefix('CAP_')}` (upper case, without the CAP_ prefix)",
+                    (i,),
                 )
         return value
-
-
-def _absolute_path(value: str, what: str) -> str:
-    if not value.startswith("/"):
-        raise invalid(f"{what} `{value}` is not an absolute path", f"write `/{value.lstrip('./')}`")
-    return value
 
 
 class Container(Model):
@@ -222,8 +226,9 @@ class Container(Model):
             first = value[0]
             if not first.startswith("/") and "${" not in first:
                 raise invalid(
-                    f"command[0] `{first}` is not an absolute path",
+                    f"`{first}` is not an absolute path",
                     f"write the full path, e.g. `/usr/bin/{first}` (the image has no shell to search PATH)",
+                    (0,),
                 )
         return value
 
@@ -233,8 +238,10 @@ class Container(Model):
         for name in value:
             if not _ENV_NAME.match(name):
                 raise invalid(
-                    f"variable name `{name}` is not a valid environment variable name",
-                    f"write `{re.sub(r'[^A-Za-z0-9_]', '_', name).upper().lstrip('0123456789') or 'NAME'}`",
+                    f"`{name}` is not a valid environment variable name",
+                    "use letters, digits and `_`, starting with a letter or `_`, e.g. "
+                    f"`{'_' + name if name[:1].isdigit() else re.sub(r'[^A-Za-z0-9_]', '_', name)}`",
+                    (name,),
                 )
         return value
 
@@ -242,7 +249,9 @@ class Container(Model):
     @classmethod
     def _absolute_targets(cls, value: dict[str, Any]) -> dict[str, Any]:
         for target in value:
-            _absolute_path(target, "target")
+            if not target.startswith("/"):
+                raise invalid(f"the target `{target}` is not an absolute path", f"write `/{target.lstrip('./')}`",
+                              (target,))
         return value
 
 
@@ -275,8 +284,9 @@ class ServiceSpec(Model):
             key = (spec.port, spec.protocol)
             if key in seen:
                 raise invalid(
-                    f"ports `{seen[key]}` and `{name}` both use {spec.protocol} port {spec.port}",
+                    f"port `{name}` uses {spec.protocol} port {spec.port}, as port `{seen[key]}` already does",
                     "give each port its own number",
+                    ("ports", name, "port"),
                 )
             seen[key] = name
         return self
@@ -342,11 +352,12 @@ class DependencyParams(Model):
             return None
         if not value:
             raise invalid("endpoints is empty", "add e.g. `endpoints: {api: \"https://api.example.com\"}`")
-        from lattice.api.endpoints import parse_endpoint  # local: endpoints imports nothing from here
-
         for name, url in value.items():
-            check_dns_label(name, "endpoint name")
-            parse_endpoint(url)
+            try:
+                check_dns_label(name, "endpoint name")
+                parse_endpoint(url)
+            except PydanticCustomError as exc:
+                raise reraise_at(exc, name) from None
         return value
 
 
@@ -364,28 +375,31 @@ class Dependency(Model):
     def _fits_type(self) -> Dependency:
         allowed, required = PARAMS_BY_TYPE[self.type]
         given = {to_alias(name) for name in self.params.model_fields_set}
+        article = "an" if self.type[0] in "aeiou" else "a"
         for name in sorted(given - allowed):
-            accepted = ", ".join(sorted(allowed)) or "none"
+            accepted = f"it accepts {', '.join(sorted(allowed))}" if allowed else f"{article} {self.type} takes none"
+            other = _type_with(name)
             raise invalid(
-                f"params.{name} does not apply to a `{self.type}` resource (it accepts: {accepted})",
-                f"remove `{name}`" + (f" or change the type to `{_type_with(name)}`" if _type_with(name) else ""),
+                f"`{name}` is not a param of {article} `{self.type}` resource ({accepted})",
+                f"remove `{name}`" + (f", or change the type to `{other}`" if other else ""),
+                ("params", name),
             )
         for name in sorted(required - given):
             example = _PARAM_EXAMPLES.get(name, "...")
-            raise invalid(f"a `{self.type}` resource needs params.{name}", f"add `params: {{{name}: {example}}}`")
+            raise invalid(f"{article} `{self.type}` resource needs `params.{name}`",
+                          f"add `params: {{{name}: {example}}}`", ("params",))
         if self.direction is not None and self.type not in ("service", "external-service"):
-            raise invalid(
-                f"direction applies only to service dependencies, not to a `{self.type}`",
-                "remove `direction`",
-            )
+            raise invalid(f"direction applies only to service dependencies, not to {article} `{self.type}`",
+                          "remove `direction`", ("direction",))
         if self.type == "external-service" and self.direction not in (None, "outbound"):
             raise invalid(
                 "an external-service can only be called (direction outbound)",
                 "remove `direction`; traffic from outside the cluster comes through `ingress`",
+                ("direction",),
             )
         if self.namespace is not None and self.type != "service":
-            raise invalid(f"namespace applies only to `service` dependencies, not to a `{self.type}`",
-                          "remove `namespace`")
+            raise invalid(f"namespace applies only to `service` dependencies, not to {article} `{self.type}`",
+                          "remove `namespace`", ("namespace",))
         return self
 
     @property
@@ -408,17 +422,33 @@ def to_alias(field_name: str) -> str:
     return field.alias or field_name
 
 
+def _container_name(value: str) -> str:
+    return check_dns_label(value, "container name")
+
+
+def _resource_name(value: str) -> str:
+    return check_dns_label(value, "resource name")
+
+
+ContainerName = Annotated[str, AfterValidator(_container_name)]
+ResourceName = Annotated[str, AfterValidator(_resource_name)]
+
+
 class Workload(Model):
     """The Score workload: containers, the ports it serves and the resources it depends on."""
 
-    containers: dict[DnsLabel, Container] = Field(min_length=1)
+    containers: dict[ContainerName, Container] = Field(min_length=1)
     service: ServiceSpec | None = None
-    resources: dict[DnsLabel, Dependency] = Field(default_factory=dict)
+    resources: dict[ResourceName, Dependency] = Field(default_factory=dict)
     labels: Labels = Field(default_factory=dict)
 
     @property
     def ports(self) -> dict[str, ServicePort]:
         return self.service.ports if self.service else {}
+
+    def _what_is(self, name: str) -> str:
+        dep = self.resources.get(name)
+        return f"`{name}` is a `{dep.type}` resource" if dep else f"no resource `{name}` is declared"
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Workload:
@@ -426,21 +456,23 @@ class Workload(Model):
         secrets = sorted(n for n, d in self.resources.items() if d.type == "secret")
         for cname, container in self.containers.items():
             for target, mount in container.volumes.items():
-                match = _VOLUME_SOURCE.match(mount.source)
-                name = match["name"] if match else None
-                if name is None or name not in volumes:
-                    shown = f"`${{resources.{volumes[0]}}}`" if volumes else "a `type: volume` resource"
-                    raise invalid(
-                        f"containers.{cname}.volumes.{target}.source `{mount.source}` does not name a volume resource",
-                        f"write {shown}" + ("" if volumes else " after declaring one under `resources`"),
-                    )
-            for name in container.env_from:
+                name = mount.resource
+                if name not in volumes:
+                    what = self._what_is(name or mount.source)
+                    hint = (f"write `source: ${{resources.{volumes[0]}}}`" if volumes else
+                            "declare e.g. `data: {type: volume, params: {size: 1Gi}}` under `workload.resources` "
+                            "and write `source: ${resources.data}`")
+                    raise invalid(f"`{mount.source}` does not name a volume resource ({what})", hint,
+                                  ("containers", cname, "volumes", target, "source"))
+            for i, name in enumerate(container.env_from):
                 if name not in secrets:
                     raise invalid(
-                        f"containers.{cname}.envFrom names `{name}`, which is not a secret resource",
-                        f"list secret resources only (declared: {', '.join(secrets) or 'none'})",
+                        f"`{name}` is not a secret resource ({self._what_is(name)}); envFrom takes secret resources",
+                        f"name one of: {', '.join(secrets)}" if secrets else
+                        "declare it under `workload.resources` as e.g. `NAME: {type: secret}`",
+                        ("containers", cname, "envFrom", i),
                     )
-        gpus = [n for n, d in self.resources.items() if d.type == "gpu"]
+        gpus = sorted(n for n, d in self.resources.items() if d.type == "gpu")
         if len(gpus) > 1:
             raise invalid(f"{len(gpus)} gpu resources are declared ({', '.join(gpus)})",
                           "declare one gpu resource and set its `count`")

@@ -44,10 +44,11 @@ class Document:
             return None
         line = node.start_mark.line + 1
         for seg in _split(path):
-            child = _child(node, seg)
-            if child is None:
+            found = _child(node, seg)
+            if found is None:
                 break
-            node, line = child, child.start_mark.line + 1
+            anchor, node = found
+            line = anchor.start_mark.line + 1
         return line
 
 
@@ -70,14 +71,16 @@ def _split(path: str) -> list[str | int]:
     return out
 
 
-def _child(node: yaml.Node, seg: str | int) -> yaml.Node | None:
+def _child(node: yaml.Node, seg: str | int) -> tuple[yaml.Node, yaml.Node] | None:
+    """(the node whose line to report, the node to descend into): a mapping entry is reported at its key."""
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
-            if isinstance(key, yaml.ScalarNode) and key.value == seg:
-                return value  # type: ignore[no-any-return]
+            if isinstance(key, yaml.ScalarNode) and key.value == str(seg):
+                return key, value
         return None
     if isinstance(node, yaml.SequenceNode) and isinstance(seg, int) and seg < len(node.value):
-        return node.value[seg]  # type: ignore[no-any-return]
+        item: yaml.Node = node.value[seg]
+        return item, item
     return None
 
 
@@ -122,6 +125,9 @@ def _read_file(file: Path) -> Iterator[Document | LoadError]:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
+        context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and context_mark is not None and context_mark.line + 1 != line:
+            problem += f" ({context} that starts at line {context_mark.line + 1})"
         yield LoadError(source, line, f"invalid YAML: {problem}")
     finally:
         loader.dispose()

@@ -38,7 +38,7 @@ def _load(paths: list[str]) -> tuple[list[Sourced], list[Document], int]:
     try:
         files = collect_files(paths)
     except UsageError as exc:
-        emit(f"error: {exc}")
+        emit(f"error: {exc}\n  hint: check the path; directories are searched for *.yaml and *.yml")
         raise typer.Exit(2) from None
     items: list[Sourced] = []
     docs: list[Document] = []
@@ -62,7 +62,7 @@ def _load(paths: list[str]) -> tuple[list[Sourced], list[Document], int]:
                 emit(format_problem("error", entry.source, entry.line_of(problem.path), ref, problem))
             errors += 1
             continue
-        items.append(Sourced(entry.source, resource))
+        items.append(Sourced(entry.source, resource, entry.document_line))
         docs.append(entry)
     return items, docs, errors
 

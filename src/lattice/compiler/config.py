@@ -35,8 +35,8 @@ class WorkloadConfig:
 
 
 _SECRET_ROUTING_HINT = (
-    "secret routing (External Secrets) is not available yet in this version; "
-    "until it lands, keep secret values out of variables and files"
+    "secret routing through External Secrets is not available in this version yet: remove the placeholder "
+    "for now; the same spec will compile unchanged once routing lands"
 )
 
 
@@ -51,13 +51,12 @@ def derive_config(
         cfg.command = _plain_list(container.command, f"{path}.command", cname, resolver, out.problems)
         cfg.args = _plain_list(container.args, f"{path}.args", cname, resolver, out.problems)
         for i, secret in enumerate(container.env_from):
-            out.problems.append(Problem(f"{path}.envFrom[{i}]", f"container {cname} reads all of secret `{secret}`",
+            out.problems.append(Problem(f"{path}.envFrom[{i}]", f"the container reads all of secret `{secret}`",
                                         _SECRET_ROUTING_HINT))
 
         env: dict[str, str] = {}
         for var, value in container.variables.items():
-            text = _plain(value, f"{path}.variables.{var}", f"variable {var} of container {cname}", resolver,
-                          out.problems)
+            text = _plain(value, f"{path}.variables.{var}", "variable", resolver, out.problems)
             if text is not None:
                 env[var] = text
         if env:
@@ -69,7 +68,7 @@ def derive_config(
         for target, spec in container.files.items():
             where = f"{path}.files.{target}"
             content = spec.content if spec.no_expand else _plain(
-                spec.content, f"{where}.content", f"file {target} of container {cname}", resolver, out.problems)
+                spec.content, f"{where}.content", "file", resolver, out.problems)
             if content is None:
                 continue
             key = naming.file_key(target)
@@ -96,11 +95,11 @@ def _plain(text: str, path: str, what: str, resolver: Resolver, problems: list[P
     try:
         parts = resolver.resolve(text)
     except ResolveError as exc:
-        problems.append(Problem(path, f"{what}: {exc.message}", exc.hint))
+        problems.append(Problem(path, exc.message, exc.hint))
         return None
     secret = next((p for p in parts if isinstance(p, SecretRef)), None)
     if secret is not None:
-        problems.append(Problem(path, f"{what} uses secret `{secret.resource}` (key `{secret.key}`)",
+        problems.append(Problem(path, f"the {what} reads secret `{secret.resource}` (key `{secret.key}`)",
                                 _SECRET_ROUTING_HINT))
         return None
     return _join(parts)
@@ -112,8 +111,7 @@ def _plain_list(values: list[str] | None, path: str, cname: str, resolver: Resol
         return None
     out: list[str] = []
     for i, value in enumerate(values):
-        text = _plain(value, f"{path}[{i}]", f"{path.rsplit('.', 1)[-1]}[{i}] of container {cname}", resolver,
-                      problems)
+        text = _plain(value, f"{path}[{i}]", path.rsplit(".", 1)[-1], resolver, problems)
         out.append(text if text is not None else "")
     return out
 

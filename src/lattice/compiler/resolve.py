@@ -76,9 +76,12 @@ class Resolver:
             name, key = rest[0], ".".join(rest[1:])
             dep = self.dependencies.get(name)
             if dep is None:
-                known = ", ".join(sorted(self.dependencies)) or "none declared"
-                raise ResolveError(f"`{ph.text}` refers to the resource `{name}`, which is not declared",
-                                   f"declare it under `workload.resources` (declared: {known})")
+                known = ", ".join(sorted(self.dependencies))
+                raise ResolveError(
+                    f"`{ph.text}` refers to the resource `{name}`, which is not declared",
+                    f"declare it under `workload.resources`, e.g. `{name}: {{type: service}}`"
+                    + (f" (declared: {known})" if known else ""),
+                )
             if head == "secret" and dep.type != "secret":
                 raise ResolveError(f"`{ph.text}` uses the secret alias for `{name}`, a `{dep.type}` resource",
                                    f"write `${{resources.{name}.{key}}}`")
