@@ -9,14 +9,18 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from lattice.api.base import Resource
+from lattice.api.image_provider import ImageProvider, ImageProviderSpec
 from lattice.api.mesh_member import LatticeMeshMember
 from lattice.api.platform import DEFAULT_PLATFORM, LatticePlatform, LatticePlatformSpec
+from lattice.api.secret_provider import SecretProvider, SecretProviderSpec
 from lattice.api.service import LatticeService
-from lattice.api.workload import ServicePort
-from lattice.compiler import CompileContext, compile_service
-from lattice.compiler.context import ServiceKey
+from lattice.compiler import CompileContext, compile_service, naming
+from lattice.compiler import ingress as ingress_objects
+from lattice.compiler import platform as platform_objects_module
 from lattice.compiler.meta import Obj
+from lattice.compiler.pipeline import CompileResult, compile_mesh_member
 from lattice.errors import LatticeError, ObjectRef, Problem
+from lattice.graph import Key, Node, OneSided, build_graph, show
 
 PLATFORM_NAME = "default"
 
@@ -64,6 +68,9 @@ class FleetResult:
     services: list[ServiceOutcome]
     errors: list[Diagnostic] = field(default_factory=list)
     others: Counter[str] = field(default_factory=Counter)
+    cluster_objects: list[Obj] = field(default_factory=list)
+    namespace_objects: list[Obj] = field(default_factory=list)
+    context: CompileContext = field(default_factory=CompileContext)
 
     @property
     def ok(self) -> bool:
@@ -71,19 +78,44 @@ class FleetResult:
 
     @property
     def objects(self) -> list[Obj]:
-        return [obj for outcome in self.services for obj in outcome.objects]
+        """Everything to apply: cluster-wide objects, shared namespace objects, then each workload's."""
+        return [*self.cluster_objects, *self.namespace_objects,
+                *(obj for outcome in self.services for obj in outcome.objects)]
+
+    @property
+    def one_sided(self) -> list[OneSided]:
+        return self.context.graph.one_sided
+
+
+def service_node(svc: LatticeService) -> Node:
+    return Node((svc.namespace, svc.name), svc.kind, naming.selector(svc.name), naming.service_account(svc.name),
+                svc.spec.workload.ports, svc.spec.workload.resources)
+
+
+def mesh_member_node(member: LatticeMeshMember) -> Node:
+    spec = member.spec
+    return Node((member.namespace, member.name), member.kind, dict(spec.selector),
+                spec.service_account or member.name, spec.ports, spec.resources)
 
 
 def build_context(items: list[Sourced], errors: list[Diagnostic]) -> CompileContext:
     platform = _platform(items, errors)
-    ports: dict[ServiceKey, dict[str, ServicePort]] = {}
+    nodes = []
+    secret_providers: dict[str, SecretProviderSpec] = {}
+    image_providers: dict[str, ImageProviderSpec] = {}
     for item in items:
         res = item.resource
         if isinstance(res, LatticeService):
-            ports[(res.namespace, res.name)] = res.spec.workload.ports
+            nodes.append(service_node(res))
         elif isinstance(res, LatticeMeshMember):
-            ports[(res.namespace, res.name)] = res.spec.ports
-    return CompileContext(platform=platform, service_ports=ports)
+            nodes.append(mesh_member_node(res))
+        elif isinstance(res, SecretProvider):
+            secret_providers[res.name] = res.spec
+        elif isinstance(res, ImageProvider):
+            image_providers[res.name] = res.spec
+    return CompileContext(platform=platform, graph=build_graph(nodes),
+                          secret_providers=dict(sorted(secret_providers.items())),
+                          image_providers=dict(sorted(image_providers.items())))
 
 
 def _platform(items: list[Sourced], errors: list[Diagnostic]) -> LatticePlatformSpec:
@@ -127,22 +159,63 @@ def check_fleet(items: list[Sourced]) -> tuple[list[Sourced], CompileContext, li
     return unique, context, errors
 
 
+def platform_objects(context: CompileContext) -> list[Obj]:
+    """Objects the cluster needs once, whatever the workloads: default deny and the mesh-wide settings."""
+    return platform_objects_module.cluster_objects(context.platform)
+
+
+def one_sided_warning(edge: OneSided, about: Key) -> Problem:
+    """The warning each side of a one-sided declaration gets: the declarer learns nothing flows yet, the
+    other side learns the exact stanza to add."""
+    caller, callee = show(edge.caller), show(edge.callee)
+    if about == edge.declared_by:
+        verb = "calls" if about == edge.caller else "accepts calls from"
+        other = callee if about == edge.caller else caller
+        return Problem(
+            "spec.workload.resources",
+            f"{show(about)} {verb} {other}, but {other} has not agreed, so no traffic is allowed between them",
+            f"the owner of {show(edge.missing)} adds `{edge.stanza()}` under `spec.workload.resources`",
+        )
+    return Problem(
+        "spec.workload.resources",
+        f"{caller} declares {callee} as {'a callee' if edge.declared_by == edge.caller else 'a caller'}, "
+        f"but {show(about)} does not declare it back, so no traffic is allowed between them",
+        f"add `{edge.stanza()}` under `spec.workload.resources` to allow it",
+    )
+
+
 def compile_fleet(items: list[Sourced]) -> FleetResult:
-    """Compile every LatticeService in `items`; other kinds are validated and counted."""
+    """Compile every LatticeService and LatticeMeshMember in `items`; other kinds are validated and counted."""
     items, context, errors = check_fleet(items)
     outcomes: list[ServiceOutcome] = []
     others: Counter[str] = Counter()
+    services: list[LatticeService] = []
     for item in sorted(items, key=lambda i: (i.ref.namespace or "", i.resource.name, i.resource.kind)):
         res = item.resource
-        if not isinstance(res, LatticeService):
-            others[res.kind] += 1
-            continue
+        result: CompileResult
         outcome = ServiceOutcome(source=item.source, ref=item.ref)
         try:
-            result = compile_service(res, context)
+            if isinstance(res, LatticeService):
+                result = compile_service(res, context)
+            elif isinstance(res, LatticeMeshMember):
+                result = compile_mesh_member(res, context)
+            else:
+                others[res.kind] += 1
+                continue
         except LatticeError as exc:
             outcome.errors = exc.problems
         else:
             outcome.objects, outcome.warnings = result.objects, result.warnings
+            if isinstance(res, LatticeService):
+                services.append(res)
         outcomes.append(outcome)
-    return FleetResult(services=outcomes, errors=errors, others=others)
+    by_key = {(o.ref.namespace or "", o.ref.name): o for o in outcomes}
+    for edge in context.graph.one_sided:
+        for about in (edge.declared_by, edge.missing):
+            if about in by_key:
+                by_key[about].warnings.append(one_sided_warning(edge, about))
+    return FleetResult(
+        services=outcomes, errors=errors, others=others, context=context,
+        cluster_objects=platform_objects(context),
+        namespace_objects=ingress_objects.gateways(services, context.platform),
+    )

@@ -9,12 +9,15 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from lattice.api.base import DnsLabel, DnsSubdomain, Model, Resource
+from lattice.api.base import DnsLabel, DnsSubdomain, Labels, Model, Resource
 
 
 class Mesh(Model):
     trust_domain: DnsSubdomain = "cluster.local"
     mode: Literal["ambient", "sidecar"] = "ambient"
+    control_plane_namespace: DnsLabel = "istio-system"
+    control_plane_labels: Labels = Field(default_factory=lambda: {"app": "istiod"},
+                                         description="Labels of istiod's pods (sidecars and gateways fetch config).")
 
 
 class Secrets(Model):
@@ -29,6 +32,22 @@ class Metrics(Model):
     service_account: DnsLabel = Field(
         default="vmagent", description="The scraper's ServiceAccount (its mesh identity)."
     )
+    pod_labels: Labels = Field(
+        default_factory=lambda: {"app.kubernetes.io/name": "vmagent"},
+        description="Labels of the scraper's pods (network policy admits them on the metrics port).",
+    )
+
+
+class Dns(Model):
+    """Where cluster DNS runs: every workload may ask it for the names it is allowed to reach."""
+
+    namespace: DnsLabel = "kube-system"
+    pod_labels: Labels = Field(default_factory=lambda: {"k8s-app": "kube-dns"})
+
+
+class IngressDefaults(Model):
+    gateway_class: DnsLabel = "istio"
+    issuer: str | None = Field(default=None, description="ClusterIssuer for route certificates.")
 
 
 class Images(Model):
@@ -55,6 +74,8 @@ class LatticePlatformSpec(Model):
     images: Images = Field(default_factory=Images)
     rates: Rates = Field(default_factory=Rates)
     topology: Topology = Field(default_factory=Topology)
+    dns: Dns = Field(default_factory=Dns)
+    ingress: IngressDefaults = Field(default_factory=IngressDefaults)
     system_namespaces: list[DnsLabel] = Field(
         default_factory=lambda: [
             "kube-system", "kube-public", "kube-node-lease", "istio-system", "cilium", "monitoring"

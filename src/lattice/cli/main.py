@@ -13,10 +13,11 @@ from rich.console import Console
 from lattice import __version__, render
 from lattice.api import is_lattice_document, parse_resource
 from lattice.api.crd import all_crds
+from lattice.cli import graph_view
 from lattice.cli.loader import Document, LoadError, UsageError, collect_files, read_documents
 from lattice.cli.report import emit, format_problem, summary_table
 from lattice.errors import LatticeError, ObjectRef, Problem
-from lattice.fleet import FleetResult, Sourced, check_fleet, compile_fleet
+from lattice.fleet import FleetResult, Sourced, check_fleet, compile_fleet, platform_objects
 
 app = typer.Typer(
     add_completion=False,
@@ -144,6 +145,55 @@ def validate_command(paths: PathsArg) -> None:
     failed = load_errors + len(fleet_errors)
     emit(f"{len(items) - len(fleet_errors)} objects valid, {failed} invalid")
     raise typer.Exit(1 if failed else 0)
+
+
+class GraphFormat(StrEnum):
+    table = "table"
+    mermaid = "mermaid"
+    dot = "dot"
+    svg = "svg"
+
+
+@app.command("graph")
+def graph_command(
+    paths: PathsArg,
+    fmt: Annotated[GraphFormat, typer.Option("--format", help="table, mermaid, dot or svg (needs Graphviz).")]
+    = GraphFormat.table,
+    namespace: Annotated[str | None, typer.Option("--namespace", help="Only edges touching this namespace.")]
+    = None,
+) -> None:
+    """Show the service graph: agreed edges solid, one-sided declarations dashed with the missing side."""
+    items, _, load_errors = _load(paths)
+    _, context, fleet_errors = check_fleet(items)
+    graph = context.graph
+    if fmt is GraphFormat.table:
+        Console(width=None if sys.stdout.isatty() else 160).print(graph_view.table(graph, namespace))
+    elif fmt is GraphFormat.mermaid:
+        sys.stdout.write(graph_view.mermaid(graph, namespace))
+    elif fmt is GraphFormat.dot:
+        sys.stdout.write(graph_view.dot(graph, namespace))
+    else:
+        try:
+            sys.stdout.write(graph_view.svg(graph, namespace))
+        except graph_view.GraphvizMissing:
+            emit("error: --format svg needs Graphviz's `dot`, which is not installed\n"
+                 "  hint: install it (Debian: `apt-get install graphviz`), or use `--format dot` and render elsewhere")
+            raise typer.Exit(1) from None
+    raise typer.Exit(1 if load_errors or fleet_errors else 0)
+
+
+@app.command("platform")
+def platform_command(
+    paths: Annotated[list[str] | None, typer.Argument(help="Inputs holding the LatticePlatform (optional).")] = None,
+    output: Annotated[OutputFormat, typer.Option("-o", "--output", help="Manifest format.")] = OutputFormat.yaml,
+) -> None:
+    """Print what the whole cluster needs once: default deny, STRICT mTLS, mesh-wide allow-nothing."""
+    items, _, load_errors = _load(paths) if paths else ([], [], 0)
+    _, context, fleet_errors = check_fleet(items)
+    objects = platform_objects(context)
+    text = render.dump_json_list(objects) if output is OutputFormat.json else render.dump_yaml_stream(objects)
+    sys.stdout.write(text)
+    raise typer.Exit(1 if load_errors or fleet_errors else 0)
 
 
 @app.command("crds")

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from lattice.errors import ObjectRef, Problem
 from lattice.fleet import FleetResult
+from lattice.graph import show
 
 
 def format_problem(severity: str, source: str, line: int | None, ref: ObjectRef | None, problem: Problem) -> str:
@@ -50,10 +51,21 @@ def summary_table(result: FleetResult, console: Console) -> None:
         table.add_row(outcome.ref.name, outcome.ref.namespace or "", status, str(len(outcome.objects)),
                       kinds_summary(kinds), warnings)
     console.print(table)
+    if result.one_sided:
+        edges = Table(title="One-sided declarations (no traffic is allowed until both sides agree)",
+                      title_justify="left")
+        for column in ("Caller", "Callee", "Declared by", "The other side adds under spec.workload.resources"):
+            edges.add_column(column)
+        for one in result.one_sided:
+            edges.add_row(show(one.caller), show(one.callee), show(one.declared_by),
+                          f"{show(one.missing)}: {one.stanza()}")
+        console.print(edges, markup=False)
     compiled = sum(1 for s in result.services if s.ok)
     failed = len(result.services) - compiled
     objects = sum(len(s.objects) for s in result.services)
-    line = f"{compiled} services compiled, {failed} failed, {objects} objects"
+    shared = len(result.cluster_objects) + len(result.namespace_objects)
+    line = (f"{compiled} workloads compiled, {failed} failed, {objects} objects "
+            f"(+{shared} cluster and namespace objects)")
     if result.others:
         line += f"; also validated: {kinds_summary(result.others)}"
     console.print(line, markup=False, highlight=False)

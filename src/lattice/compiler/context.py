@@ -8,19 +8,27 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from lattice.api.image_provider import ImageProviderSpec
 from lattice.api.platform import DEFAULT_PLATFORM, LatticePlatformSpec
+from lattice.api.secret_provider import SecretProviderSpec
 from lattice.api.workload import ServicePort
+from lattice.graph import FleetGraph
 
 ServiceKey = tuple[str, str]  # (namespace, name)
 
 
 @dataclass(frozen=True, slots=True)
 class CompileContext:
-    """The platform's opinions and what the fleet knows about other services."""
+    """The platform's opinions and what the fleet knows about other workloads (the graph)."""
 
     platform: LatticePlatformSpec = DEFAULT_PLATFORM
-    service_ports: Mapping[ServiceKey, Mapping[str, ServicePort]] = field(default_factory=dict)
+    graph: FleetGraph = field(default_factory=FleetGraph)
+    # SecretProviders by name (each becomes a ClusterSecretStore of that name).
+    secret_providers: Mapping[str, SecretProviderSpec] = field(default_factory=dict)
+    # ImageProviders by name: which registries the platform knows and how to pull from them.
+    image_providers: Mapping[str, ImageProviderSpec] = field(default_factory=dict)
 
     def ports_of(self, namespace: str, name: str) -> Mapping[str, ServicePort] | None:
-        """The ports another service in the fleet declares, or None when it is not in the fleet."""
-        return self.service_ports.get((namespace, name))
+        """The ports another workload in the fleet declares, or None when it is not in the fleet."""
+        node = self.graph.nodes.get((namespace, name))
+        return node.ports if node is not None else None

@@ -75,7 +75,43 @@ def files_volume(container: str) -> str:
 
 
 def external_secret(workload: str, resource: str) -> str:
+    """The ExternalSecret (and the Secret it syncs) of one secret resource."""
     return fit(f"{workload}-{resource}", 253)
+
+
+def templated_env_secret(workload: str, container: str, store: str) -> str:
+    """The templated ExternalSecret rendering a container's mixed-content variables read from one store."""
+    return fit(f"{workload}-{container}-env-{store}", 253)
+
+
+def templated_files_secret(workload: str, container: str, store: str) -> str:
+    """The templated ExternalSecret rendering a container's files that read secrets from one store."""
+    return fit(f"{workload}-{container}-files-{store}", 253)
+
+
+def pull_secret(workload: str, image_provider: str) -> str:
+    """The dockerconfigjson ExternalSecret holding the pull credentials of one ImageProvider."""
+    return fit(f"{workload}-pull-{image_provider}", 253)
+
+
+def secret_files_volume(container: str, store: str) -> str:
+    return fit(f"secret-files-{container}-{store}")
+
+
+def secret_remote_key(namespace: str, resource: str, shared_id: str | None) -> str:
+    """Where a secret resource lives in its provider: the resource's `id`, else `<namespace>/<resource>`."""
+    return shared_id if shared_id else f"{namespace}/{resource}"
+
+
+def template_input_key(resource: str, key: str) -> str:
+    """The key a templated ExternalSecret fetches one secret value under (never a key of the synced Secret).
+
+    Resource names are DNS labels (no dots), so `<resource>.<key>` cannot be read two ways."""
+    return f"{resource}.{key}"
+
+
+def cluster_secret_store(provider: str) -> str:
+    return provider
 
 
 def claim(workload: str, resource: str, shared_id: str | None) -> str:
@@ -97,3 +133,58 @@ def file_key(path: str) -> str:
 
 def service_host(name: str, namespace: str, cluster_domain: str) -> str:
     return f"{name}.{namespace}.svc.{cluster_domain}"
+
+
+# --- the service graph: policies, identities, ingress ---------------------------------------------------
+
+NAMESPACE_LABEL = "k8s:io.kubernetes.pod.namespace"
+GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name"
+HBONE_PORT = 15008
+MESH_CONTROL_PLANE_PORT = 15012
+CLUSTER_DEFAULT_DENY = "lattice-default-deny"
+MESH_ROOT_NAMESPACE = "istio-system"
+MESH_PEER_AUTHENTICATION = "default"
+MESH_ALLOW_NOTHING = "allow-nothing"
+
+
+def network_policy(workload: str) -> str:
+    return workload
+
+
+def authorization_policy(workload: str) -> str:
+    return workload
+
+
+def service_entry(workload: str, resource: str, endpoint: str) -> str:
+    return fit(f"{workload}-{resource}-{endpoint}", 253)
+
+
+def spiffe_principal(trust_domain: str, namespace: str, service_account: str) -> str:
+    """An Istio principal (the SPIFFE id without its scheme): `<trust domain>/ns/<ns>/sa/<sa>`."""
+    return f"{trust_domain}/ns/{namespace}/sa/{service_account}"
+
+
+def gateway(namespace: str) -> str:
+    """The namespace's ingress Gateway: one per namespace that has routes."""
+    return "lattice-ingress"
+
+
+def gateway_service_account(gateway_name: str, gateway_class: str) -> str:
+    """The identity Istio gives a Gateway's deployment: `<gateway>-<class>`."""
+    return fit(f"{gateway_name}-{gateway_class}")
+
+
+def listener(host: str, tls: bool) -> str:
+    return fit(("https-" if tls else "http-") + host.replace("*", "wildcard").replace(".", "-"))
+
+
+def route(workload: str, route_name: str) -> str:
+    return fit(f"{workload}-{route_name}", 253)
+
+
+def certificate(workload: str, route_name: str) -> str:
+    return fit(f"{workload}-{route_name}", 253)
+
+
+def tls_secret(workload: str, route_name: str) -> str:
+    return fit(f"{workload}-{route_name}-tls", 253)

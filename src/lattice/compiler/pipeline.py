@@ -8,15 +8,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from lattice.api.mesh_member import LatticeMeshMember
 from lattice.api.service import LatticeService
 from lattice.compiler import (
+    authorization,
     autoscaling,
     availability,
     config,
     deployment,
     identity,
+    ingress,
+    naming,
+    network_policy,
     network_service,
     observability,
+    peers,
+    secrets,
+    service_entry,
     storage,
 )
 from lattice.compiler import pod as pods
@@ -59,16 +67,19 @@ def compile_service(svc: LatticeService, context: CompileContext) -> CompileResu
 
     cfg = config.derive_config(workload.containers, resolver, base_path="spec.workload.containers",
                                user_labels=user_labels)
-    if cfg.problems:
-        raise LatticeError(cfg.problems)
+    problems = secrets.metadata_problems(svc.metadata.labels, svc.metadata.annotations, workload.resources)
+    if cfg.problems or problems:
+        raise LatticeError([*problems, *cfg.problems])
 
-    warnings: list[Problem] = []
+    warnings: list[Problem] = list(cfg.warnings)
     min_replicas = autoscaling.min_replicas(spec.autoscaling, spec.replicas) if spec.autoscaling else None
     template = pods.pod_template(name=name, workload=workload, config=cfg, platform=platform,
-                                 user_labels=user_labels, hash_input=config.config_data(cfg.config_maps))
+                                 user_labels=user_labels,
+                                 hash_input=config.config_data([*cfg.config_maps, *cfg.external_secrets]))
     objects: list[Obj | None] = [
         identity.service_account(name, namespace, user_labels),
         *cfg.config_maps,
+        *cfg.external_secrets,
         *storage.claims(name, namespace, workload.resources, user_labels),
         network_service.service(name, namespace, workload.ports, user_labels),
         deployment.deployment(name, namespace, pod_template=template,
@@ -86,4 +97,34 @@ def compile_service(svc: LatticeService, context: CompileContext) -> CompileResu
             "declare a `metrics` port (e.g. `metrics: {port: 9090}`) so the platform can observe it",
         ))
     objects.append(scrape)
+    objects.extend(ingress.routes(svc, platform, user_labels))
+    objects.extend(_policies(context, (namespace, name), user_labels, scraped=scrape is not None,
+                             routed_ports=ingress.routed_ports(svc)))
     return CompileResult(objects=sort_objects([o for o in objects if o is not None]), warnings=warnings)
+
+
+def _policies(context: CompileContext, key: tuple[str, str], labels: dict[str, str], *, scraped: bool,
+              routed_ports: peers.PortList = ()) -> list[Obj]:
+    """Default-deny L4 and L7 policy admitting exactly the agreed peers, and the external endpoints."""
+    graph, platform = context.graph, context.platform
+    node = graph.nodes[key]
+    inbound = peers.ingress_peers(node, graph, platform, scraped=scraped, routed_ports=routed_ports)
+    outbound = peers.egress_peers(node, graph, platform)
+    externals = graph.externals_of(key)
+    domain = platform.cluster_domain
+    dns_names = [naming.service_host(callee[1], callee[0], domain) for callee in graph.callees_of(key)
+                 if graph.nodes[callee].ports]
+    dns_names += [ext.endpoint.host for ext in externals if not ext.endpoint.is_address]
+    return [
+        network_policy.cilium_policy(node, ingress=inbound, egress=outbound, externals=externals,
+                                     dns_names=dns_names, platform=platform, labels=naming.labels(key[1], labels)),
+        authorization.authorization_policy(node, ingress=inbound, labels=naming.labels(key[1], labels)),
+        *service_entry.service_entries(key[1], key[0], externals, naming.labels(key[1], labels)),
+    ]
+
+
+def compile_mesh_member(member: LatticeMeshMember, context: CompileContext) -> CompileResult:
+    """A workload the platform did not compile gets the same policies as one it did."""
+    labels = dict(member.metadata.labels)
+    return CompileResult(objects=sort_objects(_policies(context, (member.namespace, member.name), labels,
+                                                        scraped=False)))

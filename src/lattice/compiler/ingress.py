@@ -1,0 +1,146 @@
+"""Ingress: Gateway API routes for `spec.ingress`, a per-namespace Gateway with a listener per host, and a
+cert-manager Certificate for every TLS host. The gateway's identity becomes an agreed caller on the routed
+port automatically (see peers.ingress_peers)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from lattice.api.platform import LatticePlatformSpec
+from lattice.api.service import LatticeService, Route
+from lattice.compiler import naming, network_policy
+from lattice.compiler.meta import Obj, owned
+from lattice.compiler.peers import PortList
+from lattice.errors import LatticeError, Problem
+
+
+def route_port(svc: LatticeService, route: Route) -> str:
+    """The service port a route sends to: the one it names, else `http`, else the first."""
+    ports = svc.spec.workload.ports
+    if route.port:
+        return route.port
+    return "http" if "http" in ports else next(iter(ports))
+
+
+def routed_ports(svc: LatticeService) -> PortList:
+    if svc.spec.ingress is None:
+        return ()
+    ports = svc.spec.workload.ports
+    found = set()
+    for route in svc.spec.ingress.routes.values():
+        port = ports[route_port(svc, route)]
+        found.add((port.target_port or port.port, port.protocol))
+    return tuple(sorted(found))
+
+
+@dataclass(frozen=True, slots=True)
+class Listener:
+    host: str
+    tls_secret: str | None
+
+
+def _tls_secret(svc: LatticeService, route_name: str, route: Route) -> str | None:
+    if route.tls is None:
+        return None
+    return route.tls.secret_name or naming.tls_secret(svc.name, route_name)
+
+
+def routes(svc: LatticeService, platform: LatticePlatformSpec, labels: dict[str, str]) -> list[Obj]:
+    """The HTTPRoute/GRPCRoute and Certificate objects of one service."""
+    if svc.spec.ingress is None:
+        return []
+    name, namespace = svc.name, svc.namespace
+    out: list[Obj] = []
+    for route_name, route in svc.spec.ingress.routes.items():
+        port = svc.spec.workload.ports[route_port(svc, route)]
+        backend = {"name": naming.service(name), "port": port.port}
+        rule: dict[str, Any] = {"backendRefs": [backend]}
+        if route.kind == "HTTPRoute":
+            rule["matches"] = [{"path": {"type": p.type, "value": p.value}} for p in route.paths]
+        obj = owned("gateway.networking.k8s.io/v1", route.kind, naming.route(name, route_name), workload=name,
+                    namespace=namespace, user_labels=labels)
+        obj["spec"] = {"parentRefs": [{"name": naming.gateway(namespace)}], "hostnames": sorted(route.hosts),
+                       "rules": [rule]}
+        out.append(obj)
+        if route.tls is not None and route.tls.secret_name is None:
+            issuer = route.tls.issuer or platform.ingress.issuer
+            if issuer is None:
+                raise LatticeError([Problem(
+                    f"spec.ingress.routes.{route_name}.tls",
+                    "TLS needs a certificate issuer and none is named",
+                    "write `tls: {issuer: <ClusterIssuer>}`, name a Secret with `tls: {secretName: ...}`, or set "
+                    "`spec.ingress.issuer` on the LatticePlatform")])
+            cert = owned("cert-manager.io/v1", "Certificate", naming.certificate(name, route_name), workload=name,
+                         namespace=namespace, user_labels=labels)
+            cert["spec"] = {"secretName": naming.tls_secret(name, route_name), "dnsNames": sorted(route.hosts),
+                            "issuerRef": {"name": issuer, "kind": "ClusterIssuer", "group": "cert-manager.io"}}
+            out.append(cert)
+    return out
+
+
+def listeners_of(svc: LatticeService) -> list[Listener]:
+    if svc.spec.ingress is None:
+        return []
+    return [Listener(host, _tls_secret(svc, route_name, route))
+            for route_name, route in svc.spec.ingress.routes.items() for host in route.hosts]
+
+
+def gateways(services: Iterable[LatticeService], platform: LatticePlatformSpec) -> list[Obj]:
+    """One Gateway per namespace that has routes, with an HTTP or HTTPS listener per host, and the network
+    policy of its pods: in from outside the cluster on the listener ports, out only to the routed services
+    (and to the mesh control plane for its configuration)."""
+    by_namespace: dict[str, dict[str, Listener]] = {}
+    backends: dict[str, list[tuple[str, PortList]]] = {}
+    for svc in services:
+        for listener in listeners_of(svc):
+            key = naming.listener(listener.host, listener.tls_secret is not None)
+            by_namespace.setdefault(svc.namespace, {}).setdefault(key, listener)
+        if svc.spec.ingress is not None:
+            backends.setdefault(svc.namespace, []).append((svc.name, routed_ports(svc)))
+    out = []
+    for namespace, listeners in sorted(by_namespace.items()):
+        out.append(_gateway_policy(namespace, listeners, sorted(backends[namespace]), platform))
+        name = naming.gateway(namespace)
+        specs = []
+        for key, listener in sorted(listeners.items()):
+            entry: dict[str, Any] = {"name": key, "hostname": listener.host,
+                                     "allowedRoutes": {"namespaces": {"from": "Same"}}}
+            if listener.tls_secret:
+                entry.update(port=443, protocol="HTTPS",
+                             tls={"mode": "Terminate", "certificateRefs": [{"kind": "Secret",
+                                                                             "name": listener.tls_secret}]})
+            else:
+                entry.update(port=80, protocol="HTTP")
+            specs.append(entry)
+        obj = owned("gateway.networking.k8s.io/v1", "Gateway", name, workload=name, namespace=namespace)
+        obj["spec"] = {"gatewayClassName": platform.ingress.gateway_class, "listeners": specs}
+        out.append(obj)
+    return out
+
+
+def _gateway_policy(namespace: str, listeners: dict[str, Listener], backends: list[tuple[str, PortList]],
+                    platform: LatticePlatformSpec) -> Obj:
+    name = naming.gateway(namespace)
+    ambient = platform.mesh.mode == "ambient"
+    listen = sorted({443 if listener.tls_secret else 80 for listener in listeners.values()})
+    mesh = platform.mesh
+    egress: list[dict[str, Any]] = [
+        {"toEndpoints": [{"matchLabels": {**naming.selector(svc), naming.NAMESPACE_LABEL: namespace}}],
+         "toPorts": [{"ports": network_policy.port_list(ports, ambient)}]}
+        for svc, ports in backends
+    ]
+    egress.append({"toEndpoints": [{"matchLabels": {**mesh.control_plane_labels,
+                                                     naming.NAMESPACE_LABEL: mesh.control_plane_namespace}}],
+                   "toPorts": [{"ports": [{"port": str(naming.MESH_CONTROL_PLANE_PORT), "protocol": "TCP"}]}]})
+    obj = owned("cilium.io/v2", "CiliumNetworkPolicy", naming.network_policy(name), workload=name,
+                namespace=namespace)
+    obj["spec"] = {
+        "endpointSelector": {"matchLabels": {naming.GATEWAY_NAME_LABEL: name}},
+        "enableDefaultDeny": {"ingress": True, "egress": True},
+        "ingress": [{"fromEntities": ["world"],
+                     "toPorts": [{"ports": [{"port": str(p), "protocol": "TCP"} for p in listen]}]}],
+        "egress": egress,
+    }
+    return obj

@@ -1,0 +1,71 @@
+"""L4 policy: a CiliumNetworkPolicy per workload, default deny, admitting exactly the agreed peers.
+
+Ingress: agreed callers (by pod labels and namespace) on the workload's ports. Egress: agreed callees on
+their ports, cluster DNS for exactly the names the workload may resolve, and declared external endpoints
+(`toFQDNs` for names, `toCIDR` for addresses). In ambient mesh mode the HBONE port (15008) is allowed to
+and from the same peers only, since ztunnel carries mesh traffic over it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lattice.api.platform import LatticePlatformSpec
+from lattice.compiler import naming
+from lattice.compiler.meta import Obj, new_object
+from lattice.compiler.peers import Peer, PortList
+from lattice.graph import External, Node
+
+
+def _selector(peer: Peer) -> dict[str, Any]:
+    return {"matchLabels": {**peer.pod_labels, naming.NAMESPACE_LABEL: peer.namespace}}
+
+
+def port_list(ports: PortList, ambient: bool) -> list[dict[str, Any]]:
+    entries = {(str(port), protocol) for port, protocol in ports}
+    if ambient:
+        entries.add((str(naming.HBONE_PORT), "TCP"))
+    return [{"port": port, "protocol": protocol} for port, protocol in sorted(entries, key=lambda e: (int(e[0]), e[1]))]
+
+
+def cilium_policy(node: Node, *, ingress: list[Peer], egress: list[Peer], externals: list[External],
+                  dns_names: list[str], platform: LatticePlatformSpec, labels: dict[str, str]) -> Obj:
+    ambient = platform.mesh.mode == "ambient"
+    ingress_rules = [{"fromEndpoints": [_selector(p)], "toPorts": [{"ports": port_list(p.ports, ambient)}]}
+                     for p in ingress]
+    egress_rules: list[dict[str, Any]] = []
+    if dns_names:
+        dns = platform.dns
+        egress_rules.append({
+            "toEndpoints": [{"matchLabels": {**dns.pod_labels, naming.NAMESPACE_LABEL: dns.namespace}}],
+            "toPorts": [{"ports": [{"port": "53", "protocol": "ANY"}],
+                         "rules": {"dns": [{"matchName": name} for name in sorted(set(dns_names))]}}],
+        })
+    egress_rules.extend({"toEndpoints": [_selector(p)], "toPorts": [{"ports": port_list(p.ports, ambient)}]}
+                        for p in egress)
+    if not ambient:
+        # A sidecar fetches its configuration and certificates from the mesh control plane itself.
+        mesh = platform.mesh
+        egress_rules.append({
+            "toEndpoints": [{"matchLabels": {**mesh.control_plane_labels,
+                                             naming.NAMESPACE_LABEL: mesh.control_plane_namespace}}],
+            "toPorts": [{"ports": [{"port": str(naming.MESH_CONTROL_PLANE_PORT), "protocol": "TCP"}]}],
+        })
+    for ext in externals:
+        ports = [{"ports": [{"port": str(ext.endpoint.port), "protocol": "TCP"}]}]
+        if ext.endpoint.is_address:
+            cidr = ext.endpoint.host if "/" in ext.endpoint.host else \
+                f"{ext.endpoint.host}/{128 if ':' in ext.endpoint.host else 32}"
+            egress_rules.append({"toCIDR": [cidr], "toPorts": ports})
+        else:
+            egress_rules.append({"toFQDNs": [{"matchName": ext.endpoint.host}], "toPorts": ports})
+    namespace, name = node.key
+    obj = new_object("cilium.io/v2", "CiliumNetworkPolicy", naming.network_policy(name), namespace, labels)
+    # An empty rule list would leave a direction unenforced; `[{}]` (a rule matching no peer) denies it all.
+    obj["spec"] = {
+        "endpointSelector": {"matchLabels": dict(node.pod_labels)},
+        "enableDefaultDeny": {"ingress": True, "egress": True},
+        "ingress": ingress_rules or [{}],
+        "egress": egress_rules or [{}],
+    }
+    return obj

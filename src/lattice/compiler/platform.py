@@ -1,0 +1,32 @@
+"""What the whole cluster needs once: default deny at L4 for workload namespaces (system namespaces
+exempt), STRICT mTLS mesh-wide and a mesh-wide allow-nothing AuthorizationPolicy. Per-workload policies
+then open exactly the agreed paths."""
+
+from __future__ import annotations
+
+from lattice.api.platform import LatticePlatformSpec
+from lattice.compiler import naming
+from lattice.compiler.meta import Obj, new_object
+
+_PLATFORM_LABELS = {naming.MANAGED_BY_LABEL: naming.MANAGER, "app.kubernetes.io/part-of": "lattice"}
+
+
+def cluster_objects(platform: LatticePlatformSpec) -> list[Obj]:
+    deny = new_object("cilium.io/v2", "CiliumClusterwideNetworkPolicy", naming.CLUSTER_DEFAULT_DENY, None,
+                      _PLATFORM_LABELS)
+    deny["spec"] = {
+        "description": "Lattice: default deny for every workload namespace; system namespaces are exempt.",
+        "endpointSelector": {"matchExpressions": [{
+            "key": naming.NAMESPACE_LABEL, "operator": "NotIn", "values": sorted(platform.system_namespaces)}]},
+        "enableDefaultDeny": {"ingress": True, "egress": True},
+        # Kubelet probes come from the node itself; nothing else is admitted without a workload policy.
+        "ingress": [{"fromEntities": ["host"]}],
+        "egress": [{}],
+    }
+    mtls = new_object("security.istio.io/v1", "PeerAuthentication", naming.MESH_PEER_AUTHENTICATION,
+                      naming.MESH_ROOT_NAMESPACE, _PLATFORM_LABELS)
+    mtls["spec"] = {"mtls": {"mode": "STRICT"}}
+    nothing = new_object("security.istio.io/v1", "AuthorizationPolicy", naming.MESH_ALLOW_NOTHING,
+                         naming.MESH_ROOT_NAMESPACE, _PLATFORM_LABELS)
+    nothing["spec"] = {}
+    return [deny, mtls, nothing]

@@ -1,0 +1,37 @@
+"""External endpoints enter the mesh registry as ServiceEntries, visible only in the caller's namespace."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lattice.compiler import naming
+from lattice.compiler.meta import Obj, new_object
+from lattice.graph import External
+
+# How the mesh speaks to an endpoint, by the scheme the developer wrote.
+_PROTOCOL = {"https": "TLS", "tls": "TLS", "grpc": "TLS", "http": "HTTP", "tcp": "TCP"}
+
+
+def service_entries(workload: str, namespace: str, externals: list[External], labels: dict[str, str]) -> list[Obj]:
+    out = []
+    for ext in externals:
+        ep = ext.endpoint
+        protocol = _PROTOCOL[ep.scheme]
+        spec: dict[str, Any] = {
+            "location": "MESH_EXTERNAL",
+            "exportTo": ["."],
+            "ports": [{"number": ep.port, "name": f"{protocol.lower()}-{ep.port}", "protocol": protocol}],
+        }
+        if ep.is_address:
+            # An address has no DNS name: the entry is matched by address, under a name of our own.
+            spec["hosts"] = [f"{ext.resource}-{ext.endpoint_name}.{workload}.{namespace}.external"]
+            spec["addresses"] = [ep.host]
+            spec["resolution"] = "NONE"
+        else:
+            spec["hosts"] = [ep.host]
+            spec["resolution"] = "DNS"
+        obj = new_object("networking.istio.io/v1", "ServiceEntry",
+                         naming.service_entry(workload, ext.resource, ext.endpoint_name), namespace, labels)
+        obj["spec"] = spec
+        out.append(obj)
+    return out

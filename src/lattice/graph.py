@@ -1,0 +1,134 @@
+"""The fleet graph: who may call whom, decided by bilateral agreement.
+
+An edge A -> B exists only when A declares B `outbound` (or `both`) and B declares A `inbound` (or `both`).
+A declaration without its counterpart allows nothing and is reported, with the exact stanza the other side
+needs. Building the graph is one pass over every workload's dependencies: linear in workloads plus edges.
+Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from lattice.api.endpoints import Endpoint, parse_endpoint
+from lattice.api.workload import Dependency, ServicePort
+
+Key = tuple[str, str]  # (namespace, name)
+
+
+def show(key: Key) -> str:
+    return f"{key[0]}/{key[1]}"
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """A workload in the graph: its pods (by label), identity and the ports it serves."""
+
+    key: Key
+    kind: str
+    pod_labels: Mapping[str, str]
+    service_account: str
+    ports: Mapping[str, ServicePort]
+    dependencies: Mapping[str, Dependency]
+
+    @property
+    def target_ports(self) -> list[tuple[int, str]]:
+        """(container port, protocol) pairs: what a peer connects to after the Service's DNAT."""
+        return sorted({(p.target_port or p.port, p.protocol) for p in self.ports.values()})
+
+
+@dataclass(frozen=True, slots=True)
+class External:
+    resource: str
+    endpoint_name: str
+    endpoint: Endpoint
+
+
+@dataclass(frozen=True, slots=True)
+class OneSided:
+    """A declaration whose counterpart is missing: `declared_by` said it, `missing` has not."""
+
+    caller: Key
+    callee: Key
+    declared_by: Key
+
+    @property
+    def missing(self) -> Key:
+        return self.callee if self.declared_by == self.caller else self.caller
+
+    @property
+    def missing_direction(self) -> str:
+        return "inbound" if self.declared_by == self.caller else "outbound"
+
+    def stanza(self) -> str:
+        """The exact entry the missing side adds under `spec.workload.resources`."""
+        other = self.declared_by
+        namespace = f", namespace: {other[0]}" if other[0] != self.missing[0] else ""
+        return f"{other[1]}: {{type: service, direction: {self.missing_direction}{namespace}}}"
+
+
+@dataclass(slots=True)
+class FleetGraph:
+    nodes: dict[Key, Node] = field(default_factory=dict)
+    callers: dict[Key, list[Key]] = field(default_factory=dict)
+    callees: dict[Key, list[Key]] = field(default_factory=dict)
+    one_sided: list[OneSided] = field(default_factory=list)
+    externals: dict[Key, list[External]] = field(default_factory=dict)
+
+    @property
+    def edges(self) -> list[tuple[Key, Key]]:
+        return sorted((caller, callee) for callee, callers in self.callers.items() for caller in callers)
+
+    def callers_of(self, key: Key) -> list[Key]:
+        return self.callers.get(key, [])
+
+    def callees_of(self, key: Key) -> list[Key]:
+        return self.callees.get(key, [])
+
+    def externals_of(self, key: Key) -> list[External]:
+        return self.externals.get(key, [])
+
+    def one_sided_of(self, key: Key) -> list[OneSided]:
+        return [o for o in self.one_sided if key in (o.caller, o.callee)]
+
+
+def target_of(node_namespace: str, resource: str, dep: Dependency) -> Key:
+    """The workload a `service` dependency names: `id` overrides the name, `namespace` crosses namespaces."""
+    return (dep.namespace or node_namespace, dep.id or resource)
+
+
+def build_graph(nodes: Iterable[Node]) -> FleetGraph:
+    graph = FleetGraph(nodes={node.key: node for node in nodes})
+    outbound: set[tuple[Key, Key]] = set()
+    inbound: set[tuple[Key, Key]] = set()
+    for node in graph.nodes.values():
+        externals = []
+        for resource, dep in node.dependencies.items():
+            if dep.type == "external-service":
+                for ep_name, url in sorted((dep.params.endpoints or {}).items()):
+                    externals.append(External(resource, ep_name, parse_endpoint(url)))
+                continue
+            if dep.type != "service":
+                continue
+            target = target_of(node.key[0], resource, dep)
+            direction = dep.effective_direction
+            if direction in ("outbound", "both"):
+                outbound.add((node.key, target))
+            if direction in ("inbound", "both"):
+                inbound.add((target, node.key))
+        if externals:
+            graph.externals[node.key] = externals
+    callers: dict[Key, list[Key]] = defaultdict(list)
+    callees: dict[Key, list[Key]] = defaultdict(list)
+    for caller, callee in outbound & inbound:
+        callers[callee].append(caller)
+        callees[caller].append(callee)
+    graph.callers = {k: sorted(v) for k, v in sorted(callers.items())}
+    graph.callees = {k: sorted(v) for k, v in sorted(callees.items())}
+    graph.one_sided = sorted(
+        [OneSided(a, b, a) for a, b in outbound - inbound] + [OneSided(a, b, b) for a, b in inbound - outbound],
+        key=lambda o: (o.caller, o.callee, o.declared_by),
+    )
+    return graph
