@@ -1,7 +1,8 @@
 """Configuration a container reads: variables, files, command and args, with placeholders resolved.
 
-Plain values go into ConfigMaps (one for env, one for files per container). A secret placeholder never
-becomes text here; until secret routing exists it is refused with a clear error.
+Plain values go into ConfigMaps (one for env, one for files per container). A value that reads a secret never
+becomes text here: the secret router (`secrets.py`) turns it into a `secretKeyRef`, a templated
+ExternalSecret or an `envFrom`, and `command`/`args` may not read secrets at all.
 """
 
 from __future__ import annotations
@@ -13,7 +14,28 @@ from lattice.api.workload import Container
 from lattice.compiler import naming
 from lattice.compiler.meta import Obj, owned
 from lattice.compiler.resolve import Part, ResolveError, Resolver, SecretRef
+from lattice.compiler.secrets import SecretRouter, secret_refs
 from lattice.errors import Problem
+
+
+@dataclass(frozen=True, slots=True)
+class SecretEnv:
+    """An environment variable read from one key of a synced Secret."""
+
+    name: str
+    secret: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class SecretFile:
+    """A file rendered into a synced Secret, mounted read-only through the volume `volume`."""
+
+    target: str
+    volume: str
+    secret: str
+    key: str
+    mode: int | None
 
 
 @dataclass(slots=True)
@@ -25,19 +47,19 @@ class ContainerConfig:
     env_config_map: str | None = None
     files_config_map: str | None = None
     file_mounts: list[tuple[str, str, int | None]] = field(default_factory=list)  # (path, key, mode)
+    secret_env: list[SecretEnv] = field(default_factory=list)
+    env_from_secrets: list[str] = field(default_factory=list)
+    secret_files: list[SecretFile] = field(default_factory=list)
 
 
 @dataclass(slots=True)
 class WorkloadConfig:
     containers: dict[str, ContainerConfig] = field(default_factory=dict)
     config_maps: list[Obj] = field(default_factory=list)
+    external_secrets: list[Obj] = field(default_factory=list)
+    image_pull_secrets: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
-
-
-_SECRET_ROUTING_HINT = (
-    "secret routing through External Secrets is not available in this version yet: remove the placeholder "
-    "for now; the same spec will compile unchanged once routing lands"
-)
+    warnings: list[Problem] = field(default_factory=list)
 
 
 def derive_config(
@@ -45,20 +67,41 @@ def derive_config(
 ) -> WorkloadConfig:
     out = WorkloadConfig()
     workload, namespace = resolver.name, resolver.namespace
+    platform = resolver.context.platform
+    router = SecretRouter(
+        workload=workload, namespace=namespace, dependencies=resolver.dependencies,
+        secret_providers=resolver.context.secret_providers, image_providers=resolver.context.image_providers,
+        default_provider=platform.secrets.default_provider, default_refresh=platform.secrets.refresh_interval,
+        user_labels=user_labels,
+    )
     for cname, container in containers.items():
         cfg = ContainerConfig()
         path = f"{base_path}.{cname}"
-        cfg.command = _plain_list(container.command, f"{path}.command", cname, resolver, out.problems)
-        cfg.args = _plain_list(container.args, f"{path}.args", cname, resolver, out.problems)
-        for i, secret in enumerate(container.env_from):
-            out.problems.append(Problem(f"{path}.envFrom[{i}]", f"the container reads all of secret `{secret}`",
-                                        _SECRET_ROUTING_HINT))
+        cfg.command = _plain_list(container.command, f"{path}.command", resolver, out.problems)
+        cfg.args = _plain_list(container.args, f"{path}.args", resolver, out.problems)
+        for resource in container.env_from:  # route 5: the whole Secret
+            if router.store_of(resource) is not None:
+                cfg.env_from_secrets.append(naming.external_secret(workload, resource))
 
         env: dict[str, str] = {}
         for var, value in container.variables.items():
-            text = _plain(value, f"{path}.variables.{var}", "variable", resolver, out.problems)
-            if text is not None:
-                env[var] = text
+            where = f"{path}.variables.{var}"
+            parts = _resolve(value, where, resolver, out.problems)
+            if parts is None:
+                continue
+            refs = secret_refs(parts)
+            if not refs:
+                env[var] = _join(parts)
+            elif parts == (refs[0],):  # route 1: exactly one secret key
+                if router.store_of(refs[0].resource) is not None:
+                    cfg.secret_env.append(
+                        SecretEnv(var, naming.external_secret(workload, refs[0].resource), refs[0].key))
+            else:  # route 2: mixed content, rendered by a templated ExternalSecret
+                store = router.common_store(refs, where)
+                if store is not None:
+                    secret = naming.templated_env_secret(workload, cname, store)
+                    router.add_templated(secret, store, var, list(parts))
+                    cfg.secret_env.append(SecretEnv(var, secret, var))
         if env:
             cfg.env_config_map = naming.env_config_map(workload, cname)
             out.config_maps.append(_config_map(cfg.env_config_map, env, workload, namespace, user_labels))
@@ -67,20 +110,38 @@ def derive_config(
         used_keys: set[str] = set()
         for target, spec in container.files.items():
             where = f"{path}.files.{target}"
-            content = spec.content if spec.no_expand else _plain(
-                spec.content, f"{where}.content", "file", resolver, out.problems)
-            if content is None:
+            parts = (spec.content,) if spec.no_expand else _resolve(spec.content, f"{where}.content", resolver,
+                                                                     out.problems)
+            if parts is None:
                 continue
             key = naming.file_key(target)
             if key in used_keys:
                 key = naming.fit(f"{key}-{len(used_keys)}", 253)
             used_keys.add(key)
-            files[key] = content
-            cfg.file_mounts.append((target, key, int(spec.mode, 8) if spec.mode else None))
+            mode = int(spec.mode, 8) if spec.mode else None
+            refs = secret_refs(parts)
+            if not refs:
+                files[key] = _join(parts)
+                cfg.file_mounts.append((target, key, mode))
+                continue
+            store = router.common_store(refs, f"{where}.content")  # route 3: a templated, mounted Secret
+            if store is not None:
+                secret = naming.templated_files_secret(workload, cname, store)
+                router.add_templated(secret, store, key, list(parts))
+                cfg.secret_files.append(
+                    SecretFile(target, naming.secret_files_volume(cname, store), secret, key, mode))
         if files:
             cfg.files_config_map = naming.files_config_map(workload, cname)
             out.config_maps.append(_config_map(cfg.files_config_map, files, workload, namespace, user_labels))
         out.containers[cname] = cfg
+
+    # route 4: registry credentials of the ImageProviders the images come from
+    out.image_pull_secrets, pull = router.pull_secrets({c: spec.image for c, spec in containers.items()},
+                                                       base_path)
+    out.external_secrets = [*router.external_secrets(), *pull]
+    out.problems.extend(router.problems)
+    out.problems.extend(_name_clashes(out.external_secrets, resolver))
+    out.warnings.extend(router.warnings)
     return out
 
 
@@ -90,29 +151,34 @@ def _config_map(name: str, data: dict[str, str], workload: str, namespace: str, 
     return obj
 
 
-def _plain(text: str, path: str, what: str, resolver: Resolver, problems: list[Problem]) -> str | None:
-    """Resolve text that must end up plain; record a problem and return None otherwise."""
+def _resolve(text: str, path: str, resolver: Resolver, problems: list[Problem]) -> tuple[Part, ...] | None:
     try:
-        parts = resolver.resolve(text)
+        return resolver.resolve(text)
     except ResolveError as exc:
         problems.append(Problem(path, exc.message, exc.hint))
         return None
-    secret = next((p for p in parts if isinstance(p, SecretRef)), None)
-    if secret is not None:
-        problems.append(Problem(path, f"the {what} reads secret `{secret.resource}` (key `{secret.key}`)",
-                                _SECRET_ROUTING_HINT))
-        return None
-    return _join(parts)
 
 
-def _plain_list(values: list[str] | None, path: str, cname: str, resolver: Resolver,
+def _plain_list(values: list[str] | None, path: str, resolver: Resolver,
                 problems: list[Problem]) -> list[str] | None:
+    """Command or args: resolved to plain text; a secret here is refused (the pod spec and `ps` show it)."""
     if values is None:
         return None
+    what = path.rsplit(".", 1)[-1]
     out: list[str] = []
     for i, value in enumerate(values):
-        text = _plain(value, f"{path}[{i}]", path.rsplit(".", 1)[-1], resolver, problems)
-        out.append(text if text is not None else "")
+        parts = _resolve(value, f"{path}[{i}]", resolver, problems)
+        secret = next((p for p in parts or () if isinstance(p, SecretRef)), None)
+        if secret is not None:
+            problems.append(Problem(
+                f"{path}[{i}]",
+                f"`{what}` reads secret `{secret.resource}` (key `{secret.key}`); command and args are plain text in "
+                "the pod spec, visible to anyone who can read the pod or run `ps` on the node",
+                "pass it through a variable (e.g. `variables: {SECRET: \""
+                f"${{secret.{secret.resource}.{secret.key}}}\"}}`) or a file under `files`, and have the program "
+                "read it from there",
+            ))
+        out.append(_join(parts) if parts is not None and secret is None else "")
     return out
 
 
@@ -120,6 +186,28 @@ def _join(parts: tuple[Part, ...]) -> str:
     return "".join(p for p in parts if isinstance(p, str))
 
 
-def config_data(config_maps: list[Obj]) -> list[tuple[str, Any]]:
-    """What the config hash covers: every generated ConfigMap's name and data, in a stable order."""
-    return sorted((cm["metadata"]["name"], cm["data"]) for cm in config_maps)
+def _name_clashes(external_secrets: list[Obj], resolver: Resolver) -> list[Problem]:
+    """Generated ExternalSecret names must be distinct; a secret resource named like a generated one clashes."""
+    seen: set[str] = set()
+    problems = []
+    for obj in external_secrets:
+        name = obj["metadata"]["name"]
+        if name in seen:
+            resource = next((r for r in resolver.dependencies if naming.external_secret(resolver.name, r) == name),
+                            None)
+            problems.append(Problem(
+                f"spec.workload.resources.{resource}" if resource else "spec.workload.resources",
+                f"the ExternalSecret `{name}` would be generated twice (a secret resource's name clashes with a "
+                "generated secret of a container or an image provider)",
+                "rename the secret resource (and set `id` to keep its path in the provider)",
+            ))
+        seen.add(name)
+    return problems
+
+
+def config_data(objects: list[Obj]) -> list[tuple[str, Any]]:
+    """What the config hash covers: every generated ConfigMap's name and data and every ExternalSecret's name
+    and spec (the Secrets the pod reads), in a stable order."""
+    items = [(obj["metadata"]["name"], obj["data"]) if obj["kind"] == "ConfigMap"
+             else (f"{obj['kind']}/{obj['metadata']['name']}", obj["spec"]) for obj in objects]
+    return sorted(items, key=lambda item: item[0])

@@ -51,6 +51,8 @@ def pod_template(
         },
         "containers": containers,
         "volumes": _volumes(name, workload, config),
+        **({"imagePullSecrets": [{"name": secret} for secret in config.image_pull_secrets]}
+           if config.image_pull_secrets else {}),
         "topologySpreadConstraints": [
             {
                 "maxSkew": 1,
@@ -102,8 +104,13 @@ def _container(cname: str, container: Container, cfg: ContainerConfig, ports: di
         out["command"] = cfg.command
     if cfg.args is not None:
         out["args"] = cfg.args
-    if cfg.env_config_map:
-        out["envFrom"] = [{"configMapRef": {"name": cfg.env_config_map}}]
+    env_from: list[Obj] = [{"configMapRef": {"name": cfg.env_config_map}}] if cfg.env_config_map else []
+    env_from += [{"secretRef": {"name": secret}} for secret in cfg.env_from_secrets]
+    if env_from:
+        out["envFrom"] = env_from
+    if cfg.secret_env:  # explicit env wins over envFrom, so a routed secret variable is never shadowed
+        out["env"] = [{"name": e.name, "valueFrom": {"secretKeyRef": {"name": e.secret, "key": e.key}}}
+                      for e in sorted(cfg.secret_env, key=lambda e: e.name)]
     if ports:
         out["ports"] = [
             {"name": pname, "containerPort": p.target_port or p.port, "protocol": p.protocol}
@@ -193,6 +200,8 @@ def _mounts(cname: str, container: Container, cfg: ContainerConfig) -> list[Obj]
     mounts: list[Obj] = [{"name": naming.TMP_VOLUME, "mountPath": "/tmp"}]
     for target, key, _mode in cfg.file_mounts:
         mounts.append({"name": naming.files_volume(cname), "mountPath": target, "subPath": key, "readOnly": True})
+    for file in cfg.secret_files:
+        mounts.append({"name": file.volume, "mountPath": file.target, "subPath": file.key, "readOnly": True})
     for target, vol in container.volumes.items():
         mount: Obj = {"name": naming.volume(vol.resource), "mountPath": target, "readOnly": vol.read_only}
         if vol.path:
@@ -213,6 +222,14 @@ def _volumes(name: str, workload: Workload, config: WorkloadConfig) -> list[Obj]
                 items.append(item)
             volumes.append({"name": naming.files_volume(cname),
                             "configMap": {"name": cfg.files_config_map, "items": items}})
+        secret_volumes: dict[str, tuple[str, list[Obj]]] = {}
+        for file in cfg.secret_files:
+            secret_item: Obj = {"key": file.key, "path": file.key}
+            if file.mode is not None:
+                secret_item["mode"] = file.mode
+            secret_volumes.setdefault(file.volume, (file.secret, []))[1].append(secret_item)
+        for volume, (secret, items) in secret_volumes.items():
+            volumes.append({"name": volume, "secret": {"secretName": secret, "items": items}})
     mounted = {
         vol.resource
         for container in workload.containers.values()

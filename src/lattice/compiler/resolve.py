@@ -6,6 +6,7 @@ only the secret router can decide how their values reach the pod; they never bec
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -25,6 +26,8 @@ class SecretRef:
 
 
 Part = str | SecretRef
+
+_SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 
 
 class ResolveError(Exception):
@@ -96,6 +99,9 @@ class Resolver:
             if keys is not None and key not in keys:
                 raise ResolveError(f"`{ph.text}` reads the key `{key}`, which secret `{name}` does not list",
                                    f"add `{key}` to `resources.{name}.params.keys` (listed: {', '.join(keys)})")
+            if not _SECRET_KEY.match(key):
+                raise ResolveError(f"`{ph.text}` reads the key `{key}`, which a Secret key cannot be",
+                                   "use letters, digits, '-', '_' and '.'")
             return SecretRef(name, key)
         if dep.type == "service":
             return self._service_output(ph, name, key, dep)
