@@ -215,9 +215,44 @@ CASES: list[tuple[str, str]] = [
         '  hint: write `${resources.orders.host}`\n'
     ),
     (
+        'secret-file-two-stores.yaml',
+        'error: FILE:12: LatticeService demo/shop: spec.workload.containers.main.files./etc/shop/db.ini.content: the value combines secrets from different secret providers (`db-pass` from `aws`, `db-user` from `vault`); one value is rendered by one ExternalSecret, which reads from one store\n'
+        '  hint: split it into one value per provider, or move the secrets into one provider (`params.provider` on each secret resource)\n'
+    ),
+    (
+        'secret-in-annotation.yaml',
+        'error: FILE:7: LatticeService demo/shop: metadata.annotations.example.com/db: `${resources.db-creds.password}` reads a secret in an annotation; annotations are never resolved and are readable by anyone who may list the object\n'
+        '  hint: remove it; read the secret in the container instead, from `variables` (e.g. `VALUE: "${resources.db-creds.password}"`) or `files`\n'
+    ),
+    (
+        'secret-in-args.yaml',
+        'error: FILE:12: LatticeService demo/shop: spec.workload.containers.main.args[1]: `args` reads secret `db-creds` (key `password`); command and args are plain text in the pod spec, visible to anyone who can read the pod or run `ps` on the node\n'
+        '  hint: pass it through a variable (e.g. `variables: {SECRET: "${secret.db-creds.password}"}`) or a file under `files`, and have the program read it from there\n'
+    ),
+    (
+        'secret-in-image.yaml',
+        "error: FILE:11: LatticeService demo/shop: spec.workload.containers.main.image: image `registry.example.com/${secret.pull.token}/shop:1.0` contains a placeholder; image references are never resolved, and a secret in one would be plain text in the pod spec and in the registry's logs\n"
+        "  hint: write the plain reference; pull credentials come from the registry's ImageProvider (its `credentials` become the pod's imagePullSecrets)\n"
+    ),
+    (
+        'secret-in-label.yaml',
+        'error: FILE:8: LatticeService demo/shop: metadata.labels.token: label `token` holds the placeholder `${secret.db-creds.password}`; labels are never resolved: they are copied as plain text to every derived object and readable by anyone who may list them\n'
+        '  hint: remove it; read a secret in the container instead, from `variables` or `files`\n'
+    ),
+    (
+        'secret-key-not-listed.yaml',
+        'error: FILE:13: LatticeService demo/shop: spec.workload.containers.main.variables.DB_PASSWORD: `${resources.db-creds.pasword}` reads the key `pasword`, which secret `db-creds` does not list\n'
+        '  hint: add `pasword` to `resources.db-creds.params.keys` (listed: username, password)\n'
+    ),
+    (
         'secret-keys-empty.yaml',
         'error: FILE:18: LatticeService demo/shop: spec.workload.resources.db-creds.params.keys: keys is empty\n'
         '  hint: list the keys you read, or remove `keys` to read all of them\n'
+    ),
+    (
+        'secret-two-stores.yaml',
+        'error: FILE:13: LatticeService demo/shop: spec.workload.containers.main.variables.DB_URL: the value combines secrets from different secret providers (`db-pass` from `aws`, `db-user` from `vault`); one value is rendered by one ExternalSecret, which reads from one store\n'
+        '  hint: split it into one value per provider, or move the secrets into one provider (`params.provider` on each secret resource)\n'
     ),
     (
         'service-name-not-dns1035.yaml',
@@ -236,8 +271,8 @@ CASES: list[tuple[str, str]] = [
     ),
     (
         'variable-uses-secret.yaml',
-        'error: FILE:13: LatticeService demo/shop: spec.workload.containers.main.variables.DB_PASSWORD: the variable reads secret `db-creds` (key `password`)\n'
-        '  hint: secret routing through External Secrets is not available in this version yet: remove the placeholder for now; the same spec will compile unchanged once routing lands\n'
+        'error: FILE:20: LatticeService demo/shop: spec.workload.resources.db-creds.params.provider: secret `db-creds` names no secret provider and the platform sets no default\n'
+        '  hint: add `provider: vault` under `resources.db-creds.params`, or set `spec.secrets.defaultProvider: vault` on the LatticePlatform `default`\n'
     ),
     (
         'volume-source-not-volume.yaml',

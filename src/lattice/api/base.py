@@ -89,6 +89,13 @@ def _label_key(key: str) -> None:
 def _labels(value: dict[str, str]) -> dict[str, str]:
     for key, val in value.items():
         _label_key(key)
+        if "${" in val:
+            raise invalid(
+                f"label `{key}` holds the placeholder `{val}`; labels are never resolved: they are copied as plain "
+                "text to every derived object and readable by anyone who may list them",
+                "remove it; read a secret in the container instead, from `variables` or `files`",
+                (key,),
+            )
         if len(val) > 63 or not LABEL_VALUE.match(val):
             raise invalid(
                 f"label `{key}` has the invalid value `{val}`",

@@ -30,6 +30,13 @@ _MODE = re.compile(r"^0?[0-7]{3}$")
 
 
 def _image(value: str) -> str:
+    if "${" in value:
+        raise invalid(
+            f"image `{value}` contains a placeholder; image references are never resolved, and a secret in one "
+            "would be plain text in the pod spec and in the registry's logs",
+            "write the plain reference; pull credentials come from the registry's ImageProvider "
+            "(its `credentials` become the pod's imagePullSecrets)",
+        )
     bad = _IMAGE_FORBIDDEN.search(value)
     if bad:
         char = bad.group()
