@@ -91,7 +91,7 @@ CASES: list[tuple[str, str]] = [
     ),
     (
         'file-target-relative.yaml',
-        'error: FILE:12: LatticeService demo/shop: spec.workload.containers.main.files.etc/app.conf: the target `etc/app.conf` is not an absolute path\n'
+        'error: FILE:13: LatticeService demo/shop: spec.workload.containers.main.files.etc/app.conf: the target `etc/app.conf` is not an absolute path\n'
         '  hint: write `/etc/app.conf`\n'
     ),
     (
@@ -216,12 +216,12 @@ CASES: list[tuple[str, str]] = [
     ),
     (
         'secret-file-two-stores.yaml',
-        'error: FILE:12: LatticeService demo/shop: spec.workload.containers.main.files./etc/shop/db.ini.content: the value combines secrets from different secret providers (`db-pass` from `aws`, `db-user` from `vault`); one value is rendered by one ExternalSecret, which reads from one store\n'
+        'error: FILE:14: LatticeService demo/shop: spec.workload.containers.main.files./etc/shop/db.ini.content: the value combines secrets from different secret providers (`db-pass` from `aws`, `db-user` from `vault`); one value is rendered by one ExternalSecret, which reads from one store\n'
         '  hint: split it into one value per provider, or move the secrets into one provider (`params.provider` on each secret resource)\n'
     ),
     (
         'secret-in-annotation.yaml',
-        'error: FILE:7: LatticeService demo/shop: metadata.annotations.example.com/db: `${resources.db-creds.password}` reads a secret in an annotation; annotations are never resolved and are readable by anyone who may list the object\n'
+        'error: FILE:8: LatticeService demo/shop: metadata.annotations.example.com/db: `${resources.db-creds.password}` reads a secret in an annotation; annotations are never resolved and are readable by anyone who may list the object\n'
         '  hint: remove it; read the secret in the container instead, from `variables` (e.g. `VALUE: "${resources.db-creds.password}"`) or `files`\n'
     ),
     (
@@ -284,6 +284,16 @@ CASES: list[tuple[str, str]] = [
         "error: FILE:14: invalid YAML: did not find expected ',' or '}' (while parsing a flow mapping that starts at line 13)\n"
         '  hint: fix the YAML syntax at that line\n'
     ),
+    (
+        'file-mode-owner-only.yaml',
+        'error: FILE:14: LatticeService demo/shop: spec.workload.containers.main.files./etc/shop/key.pem.mode: mode `0400` lets only its owner (root) read it, and Lattice runs containers as non-root\n'
+        "  hint: write `0440` (the pod's file group may read; others still may not)\n"
+    ),
+    (
+        'service-and-mesh-member-same-name.yaml',
+        'error: FILE:15: LatticeMeshMember demo/db: metadata.name: demo/db (a LatticeService and a LatticeMeshMember) is defined twice (first at FILE:2); neither is compiled\n'
+        '  hint: give one of them another name or namespace, or delete one\n'
+    ),
 ]
 
 # Inputs whose stdout is not empty although the run fails: the services still compiled, by name.
@@ -302,7 +312,9 @@ def compile_(*paths: str) -> Result:
 
 
 def manifests(stdout: str) -> list[dict[str, Any]]:
-    return [doc for doc in yaml.safe_load_all(stdout) if doc is not None]
+    """The workload manifests on stdout (cluster-wide platform objects are printed whatever compiled)."""
+    return [doc for doc in yaml.safe_load_all(stdout)
+            if doc is not None and doc["metadata"]["labels"].get("app.kubernetes.io/part-of") != "lattice"]
 
 
 @pytest.mark.parametrize(("name", "expected"), CASES, ids=[name.removesuffix(".yaml") for name, _ in CASES])

@@ -15,8 +15,8 @@ from lattice.api.crd import all_crds
 from lattice.fleet import FleetResult, compile_fleet
 from tests.conftest import EXAMPLES, GOLDEN_INPUTS, load_fleet
 
-EXAMPLE_SERVICES = ["commerce/api", "commerce/orders", "commerce/payments", "commerce/worker",
-                    "storefront/catalog", "storefront/web"]
+EXAMPLE_SERVICES = ["commerce/api", "commerce/orders", "commerce/orders-db", "commerce/payments",
+                    "commerce/worker", "storefront/catalog", "storefront/web"]
 
 
 def test_examples_compile_cleanly(examples_fleet: FleetResult) -> None:
@@ -30,6 +30,12 @@ def test_examples_compile_cleanly(examples_fleet: FleetResult) -> None:
 def test_example_golden(ref: str, examples_fleet: FleetResult, yaml_snapshot: SnapshotAssertion) -> None:
     outcome = next(s for s in examples_fleet.services if f"{s.ref.namespace}/{s.ref.name}" == ref)
     assert render.dump_yaml_stream(outcome.objects) == yaml_snapshot
+
+
+def test_example_cluster_and_namespace_objects_golden(examples_fleet: FleetResult,
+                                                       yaml_snapshot: SnapshotAssertion) -> None:
+    shared = [*examples_fleet.cluster_objects, *examples_fleet.namespace_objects]
+    assert render.dump_yaml_stream(shared) == yaml_snapshot
 
 
 def _golden_inputs() -> list[Path]:

@@ -14,7 +14,7 @@ from lattice.api.mesh_member import LatticeMeshMember
 from lattice.api.platform import DEFAULT_PLATFORM, LatticePlatform, LatticePlatformSpec
 from lattice.api.secret_provider import SecretProvider, SecretProviderSpec
 from lattice.api.service import LatticeService
-from lattice.compiler import CompileContext, compile_service, naming
+from lattice.compiler import CompileContext, compile_service, naming, secrets
 from lattice.compiler import ingress as ingress_objects
 from lattice.compiler import platform as platform_objects_module
 from lattice.compiler.meta import Obj
@@ -135,20 +135,32 @@ def _platform(items: list[Sourced], errors: list[Diagnostic]) -> LatticePlatform
     return found or DEFAULT_PLATFORM
 
 
+_WORKLOAD_KINDS = frozenset({"LatticeService", "LatticeMeshMember"})
+
+
+def _identity(item: Sourced) -> tuple[str, str | None, str]:
+    """Services and mesh members share one name space: both become the same graph node and policy names."""
+    kind = "workload" if item.resource.kind in _WORKLOAD_KINDS else item.resource.kind
+    return (kind, item.ref.namespace, item.resource.name)
+
+
 def _duplicates(items: list[Sourced], errors: list[Diagnostic]) -> list[Sourced]:
     """Objects defined more than once are all refused: which copy would win must not depend on file order."""
     first: dict[tuple[str, str | None, str], Sourced] = {}
     repeated: set[tuple[str, str | None, str]] = set()
     for item in items:
-        key = (item.resource.kind, item.ref.namespace, item.resource.name)
+        key = _identity(item)
         if key in first:
             repeated.add(key)
+            earlier = first[key]
+            what = str(item.ref) if earlier.ref.kind == item.ref.kind else \
+                f"{item.ref.namespace}/{item.resource.name} (a {earlier.ref.kind} and a {item.ref.kind})"
             errors.append(Diagnostic(item.source, item.ref, Problem(
-                "metadata.name", f"{item.ref} is defined twice (first at {first[key].location}); neither is compiled",
+                "metadata.name", f"{what} is defined twice (first at {earlier.location}); neither is compiled",
                 "give one of them another name or namespace, or delete one")))
         else:
             first[key] = item
-    return [item for item in items if (item.resource.kind, item.ref.namespace, item.resource.name) not in repeated]
+    return [item for item in items if _identity(item) not in repeated]
 
 
 def check_fleet(items: list[Sourced]) -> tuple[list[Sourced], CompileContext, list[Diagnostic]]:
@@ -160,8 +172,10 @@ def check_fleet(items: list[Sourced]) -> tuple[list[Sourced], CompileContext, li
 
 
 def platform_objects(context: CompileContext) -> list[Obj]:
-    """Objects the cluster needs once, whatever the workloads: default deny and the mesh-wide settings."""
-    return platform_objects_module.cluster_objects(context.platform)
+    """Objects the cluster needs once, whatever the workloads: default deny, the mesh-wide settings and a
+    ClusterSecretStore per SecretProvider."""
+    return [*platform_objects_module.cluster_objects(context.platform),
+            *secrets.cluster_secret_stores(context.secret_providers)]
 
 
 def one_sided_warning(edge: OneSided, about: Key) -> Problem:
@@ -212,7 +226,7 @@ def compile_fleet(items: list[Sourced]) -> FleetResult:
     by_key = {(o.ref.namespace or "", o.ref.name): o for o in outcomes}
     for edge in context.graph.one_sided:
         for about in (edge.declared_by, edge.missing):
-            if about in by_key:
+            if about in by_key and by_key[about].ok:  # a failed workload's errors come first
                 by_key[about].warnings.append(one_sided_warning(edge, about))
     return FleetResult(
         services=outcomes, errors=errors, others=others, context=context,

@@ -166,7 +166,12 @@ class File(Model):
     @classmethod
     def _octal_mode(cls, value: str | None) -> str | None:
         if value is not None and not _MODE.match(value):
-            raise invalid(f"mode `{value}` is not an octal file mode", "write e.g. `0644` or `0400`")
+            raise invalid(f"mode `{value}` is not an octal file mode", "write e.g. `0644` or `0440`")
+        if value is not None and not int(value, 8) & 0o040:
+            raise invalid(
+                f"mode `{value}` lets only its owner (root) read it, and Lattice runs containers as non-root",
+                f"write `0{int(value, 8) | 0o040:o}` (the pod's file group may read; others still may not)",
+            )
         return value
 
 

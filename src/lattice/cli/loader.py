@@ -43,12 +43,20 @@ class Document:
         if node is None:
             return None
         line = node.start_mark.line + 1
-        for seg in _split(path):
-            found = _child(node, seg)
-            if found is None:
-                break
+        segments = _split(path)
+        i = 0
+        while i < len(segments):
+            # A key may itself contain dots (`/etc/app.conf`): try the longest run of segments first.
+            for j in range(len(segments), i, -1):
+                key = segments[i] if j == i + 1 else ".".join(str(s) for s in segments[i:j])
+                found = _child(node, key)
+                if found is not None:
+                    break
+            else:
+                return line
             anchor, node = found
             line = anchor.start_mark.line + 1
+            i = j
         return line
 
 

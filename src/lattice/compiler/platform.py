@@ -8,7 +8,8 @@ from lattice.api.platform import LatticePlatformSpec
 from lattice.compiler import naming
 from lattice.compiler.meta import Obj, new_object
 
-_PLATFORM_LABELS = {naming.MANAGED_BY_LABEL: naming.MANAGER, "app.kubernetes.io/part-of": "lattice"}
+_PLATFORM_LABELS = {naming.NAME_LABEL: naming.MANAGER, naming.MANAGED_BY_LABEL: naming.MANAGER,
+                    "app.kubernetes.io/part-of": "lattice"}
 
 
 def cluster_objects(platform: LatticePlatformSpec) -> list[Obj]:

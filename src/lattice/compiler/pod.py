@@ -17,6 +17,7 @@ from lattice.compiler.config import ContainerConfig, WorkloadConfig
 from lattice.compiler.meta import Obj
 
 GPU_RESOURCE = "nvidia.com/gpu"
+FILES_GROUP = 65534
 
 
 def config_hash(items: Any) -> str:
@@ -48,6 +49,10 @@ def pod_template(
         "securityContext": {
             "runAsNonRoot": _pod_runs_as_non_root(workload),
             "seccompProfile": {"type": "RuntimeDefault"},
+            # Mounted files (ConfigMaps, Secrets, volumes) are group-owned by this group, which every
+            # container process holds, so a non-root process can read a file of mode 0440.
+            "fsGroup": FILES_GROUP,
+            "fsGroupChangePolicy": "OnRootMismatch",
         },
         "containers": containers,
         "volumes": _volumes(name, workload, config),
