@@ -476,7 +476,8 @@ def run_child(n: int, seed: int) -> dict[str, Any]:
 
 def spawn_child(n: int, seed: int) -> dict[str, Any] | None:
     proc = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), "--child", str(n), "--seed", str(seed)],
+        [sys.executable, str(Path(__file__).resolve()), "--child", str(n), "--seed", str(seed),
+         "--collector", "paused" if not gc.isenabled() else "on"],
         capture_output=True, text=True, check=False,
     )
     if proc.returncode != 0:
@@ -893,8 +894,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-child", action="store_true", help="skip the fresh-process RSS measurement")
     ap.add_argument("--profile", action="store_true", help="cProfile compile+serialize at the largest size")
     ap.add_argument("--json", type=Path, default=OUT_DIR / "compile.json", help="where to write raw results")
+    ap.add_argument("--collector", choices=["paused", "on"], default="paused",
+                    help="paused: the cyclic GC off while timing, as `lattice compile` runs (default); "
+                         "on: with it running, for comparison")
     ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.collector == "paused":
+        gc.disable()  # what lattice.collector.collector_paused does around a whole `lattice compile`
 
     if args.child is not None:
         print(json.dumps(run_child(args.child, args.seed)))

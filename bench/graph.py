@@ -32,6 +32,7 @@ cProfile of the largest size is printed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import gc
 import io
@@ -65,9 +66,18 @@ from compile import (
     percentile,
 )
 from lattice.api.workload import Dependency, ServicePort
+from lattice.collector import collector_paused
 from lattice.compiler import naming, pipeline
 from lattice.compiler.context import CompileContext
 from lattice.graph import FleetGraph, Key, Node, build_graph
+
+# What `compile_fleet` does: the cyclic collector is paused while a fleet compiles. `--collector on` measures
+# the same work with it running (the baseline before the pause was introduced).
+COLLECTOR = {"mode": "paused"}
+
+
+def region() -> contextlib.AbstractContextManager[None]:
+    return collector_paused() if COLLECTOR["mode"] == "paused" else contextlib.nullcontext()
 
 GOAL_SECONDS_10K = 3.0
 GOAL_LINEAR_FACTOR = 1.5
@@ -308,21 +318,23 @@ def run_size(n: int, seed: int, repeat: int, console: Console) -> tuple[SizeResu
     for r in range(repeat):
         console.print(f"[dim]size {n:,}: run {r + 1}/{repeat}: build, policy, build+policy…[/dim]")
         gc.collect()
-        t0 = clock()
-        graph = build_graph(nodes)
-        build_s.append(clock() - t0)
+        with region():
+            t0 = clock()
+            graph = build_graph(nodes)
+            build_s.append(clock() - t0)
         if r == 0:
             edges, one_sided = edge_count(graph), len(graph.one_sided)
             assert edges == fleet.expected_edges, (edges, fleet.expected_edges)
             assert one_sided == fleet.expected_one_sided, (one_sided, fleet.expected_one_sided)
         per = []
-        t0 = clock()
-        outputs = derive_policies(graph, labels, per)
-        policy_s.append(clock() - t0)
+        with region():
+            t0 = clock()
+            outputs = derive_policies(graph, labels, per)
+            policy_s.append(clock() - t0)
         objects = sum(len(o) for o in outputs)
         del graph, outputs
         gc.collect()
-        with GcClock() as gc_clock:
+        with GcClock() as gc_clock, region():
             t0 = clock()
             graph = build_graph(nodes)
             outputs = derive_policies(graph, labels)
@@ -348,7 +360,7 @@ def profile_once(nodes: list[Node], labels: dict[Key, dict[str, str]]) -> tuple[
     """One build+policy under cProfile (and the GC clock, whose time cProfile charges to whatever allocated)."""
     gc.collect()
     prof = cProfile.Profile()
-    with GcClock() as gc_clock:
+    with GcClock() as gc_clock, region():
         prof.enable()
         graph = build_graph(nodes)
         outputs = derive_policies(graph, labels)
@@ -366,12 +378,12 @@ def run_child(n: int, seed: int) -> dict[str, Any]:
     fleet = generate_fleet(n, seed)
     generate_s = clock() - t0
     rss_nodes = current_rss_bytes()
-    with GcClock() as build_gc:
+    with GcClock() as build_gc, region():
         t0 = clock()
         graph = build_graph(fleet.nodes)
         build_s = clock() - t0
     rss_graph = current_rss_bytes()
-    with GcClock() as gc_clock:
+    with GcClock() as gc_clock, region():
         t0 = clock()
         outputs = derive_policies(graph, fleet.labels)
         policy_s = clock() - t0
@@ -394,7 +406,8 @@ def run_child(n: int, seed: int) -> dict[str, Any]:
 
 def spawn_child(n: int, seed: int) -> dict[str, Any] | None:
     proc = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), "--child", str(n), "--seed", str(seed)],
+        [sys.executable, str(Path(__file__).resolve()), "--child", str(n), "--seed", str(seed),
+         "--collector", COLLECTOR["mode"]],
         capture_output=True, text=True, check=False,
     )
     if proc.returncode != 0:
@@ -563,8 +576,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", action="store_true",
                     help="print the cProfile of build+policy at the largest size (printed anyway when a goal fails)")
     ap.add_argument("--json", type=Path, default=OUT_DIR / "graph.json", help="where to write raw results")
+    ap.add_argument("--collector", choices=["paused", "on"], default="paused",
+                    help="paused: as compile_fleet runs (default); on: the cyclic GC running, for comparison")
     ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    COLLECTOR["mode"] = args.collector
 
     if args.child is not None:
         print(json.dumps(run_child(args.child, args.seed)))

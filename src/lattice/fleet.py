@@ -14,6 +14,7 @@ from lattice.api.mesh_member import LatticeMeshMember
 from lattice.api.platform import DEFAULT_PLATFORM, LatticePlatform, LatticePlatformSpec
 from lattice.api.secret_provider import SecretProvider, SecretProviderSpec
 from lattice.api.service import LatticeService
+from lattice.collector import collector_paused
 from lattice.compiler import CompileContext, compile_service, naming, secrets
 from lattice.compiler import ingress as ingress_objects
 from lattice.compiler import platform as platform_objects_module
@@ -200,6 +201,11 @@ def one_sided_warning(edge: OneSided, about: Key) -> Problem:
 
 def compile_fleet(items: list[Sourced]) -> FleetResult:
     """Compile every LatticeService and LatticeMeshMember in `items`; other kinds are validated and counted."""
+    with collector_paused():
+        return _compile_fleet(items)
+
+
+def _compile_fleet(items: list[Sourced]) -> FleetResult:
     items, context, errors = check_fleet(items)
     outcomes: list[ServiceOutcome] = []
     others: Counter[str] = Counter()

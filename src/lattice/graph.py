@@ -32,11 +32,12 @@ class Node:
     service_account: str
     ports: Mapping[str, ServicePort]
     dependencies: Mapping[str, Dependency]
+    target_ports: tuple[tuple[int, str], ...] = field(init=False)
+    """(container port, protocol) pairs: what a peer connects to after the Service's DNAT."""
 
-    @property
-    def target_ports(self) -> list[tuple[int, str]]:
-        """(container port, protocol) pairs: what a peer connects to after the Service's DNAT."""
-        return sorted({(p.target_port or p.port, p.protocol) for p in self.ports.values()})
+    def __post_init__(self) -> None:
+        ports = tuple(sorted({(p.target_port or p.port, p.protocol) for p in self.ports.values()}))
+        object.__setattr__(self, "target_ports", ports)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,8 +126,9 @@ def build_graph(nodes: Iterable[Node]) -> FleetGraph:
     for caller, callee in outbound & inbound:
         callers[callee].append(caller)
         callees[caller].append(callee)
-    graph.callers = {k: sorted(v) for k, v in sorted(callers.items())}
-    graph.callees = {k: sorted(v) for k, v in sorted(callees.items())}
+    # Each node's peers are sorted (policies list them in order); the maps themselves need no order.
+    graph.callers = {k: sorted(v) for k, v in callers.items()}
+    graph.callees = {k: sorted(v) for k, v in callees.items()}
     graph.one_sided = sorted(
         [OneSided(a, b, a) for a, b in outbound - inbound] + [OneSided(a, b, b) for a, b in inbound - outbound],
         key=lambda o: (o.caller, o.callee, o.declared_by),

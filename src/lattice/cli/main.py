@@ -16,6 +16,7 @@ from lattice.api.crd import all_crds
 from lattice.cli import graph_view
 from lattice.cli.loader import Document, LoadError, UsageError, collect_files, read_documents
 from lattice.cli.report import emit, format_problem, summary_table
+from lattice.collector import collector_paused
 from lattice.errors import LatticeError, ObjectRef, Problem
 from lattice.fleet import FleetResult, Sourced, check_fleet, compile_fleet, platform_objects
 
@@ -36,6 +37,11 @@ PathsArg = Annotated[list[str], typer.Argument(help="Files or directories (searc
 
 def _load(paths: list[str]) -> tuple[list[Sourced], list[Document], int]:
     """Parse every Lattice document; print each problem; return the resources and the error count."""
+    with collector_paused():
+        return _load_documents(paths)
+
+
+def _load_documents(paths: list[str]) -> tuple[list[Sourced], list[Document], int]:
     try:
         files = collect_files(paths)
     except UsageError as exc:
@@ -106,17 +112,18 @@ def compile_command(
     = False,
 ) -> None:
     """Compile every LatticeService found and print the generated manifests."""
-    items, docs, load_errors = _load(paths)
-    result = compile_fleet(items)
-    failed = load_errors + _report(result, items, docs)
-    if summary or out_dir is not None:
-        if out_dir is not None:
-            _write_out_dir(result, out_dir, output)
-        summary_table(result, Console(width=None if sys.stdout.isatty() else 160))
-    else:
-        objects = result.objects
-        text = render.dump_json_list(objects) if output is OutputFormat.json else render.dump_yaml_stream(objects)
-        sys.stdout.write(text)
+    with collector_paused():  # loading, compiling and rendering allocate no cycles (see lattice.collector)
+        items, docs, load_errors = _load(paths)
+        result = compile_fleet(items)
+        failed = load_errors + _report(result, items, docs)
+        if summary or out_dir is not None:
+            if out_dir is not None:
+                _write_out_dir(result, out_dir, output)
+            summary_table(result, Console(width=None if sys.stdout.isatty() else 160))
+        else:
+            objects = result.objects
+            text = render.dump_json_list(objects) if output is OutputFormat.json else render.dump_yaml_stream(objects)
+            sys.stdout.write(text)
     raise typer.Exit(1 if failed else 0)
 
 

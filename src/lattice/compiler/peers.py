@@ -35,7 +35,7 @@ def _principal(platform: LatticePlatformSpec, namespace: str, service_account: s
 def ingress_peers(node: Node, graph: FleetGraph, platform: LatticePlatformSpec, *, scraped: bool,
                   routed_ports: PortList = ()) -> list[Peer]:
     """Agreed callers on every port, the metrics scraper on the metrics port, the gateway on routed ports."""
-    ports = tuple(node.target_ports)
+    ports = node.target_ports
     peers = []
     if ports:
         for caller_key in graph.callers_of(node.key):
@@ -67,5 +67,5 @@ def egress_peers(node: Node, graph: FleetGraph, platform: LatticePlatformSpec) -
         if callee.target_ports:
             peers.append(Peer(show(callee_key), callee_key[0], callee.pod_labels,
                               _principal(platform, callee_key[0], callee.service_account),
-                              tuple(callee.target_ports)))
+                              callee.target_ports))
     return peers
