@@ -18,9 +18,14 @@ from tests.support.schemas import assert_valid
 TRUST = "cluster.local"
 HBONE = 15008
 SCRAPER = Pod(("monitoring", "vmagent"), "monitoring", (("app.kubernetes.io/name", "vmagent"),),
-              f"{TRUST}/ns/monitoring/sa/vmagent")
+              "ns/monitoring/sa/vmagent")
 STRANGER = Pod(("elsewhere", "stranger"), "elsewhere", (("app.kubernetes.io/name", "stranger"),),
-               f"{TRUST}/ns/elsewhere/sa/stranger")
+               "ns/elsewhere/sa/stranger")
+
+
+def _in(trust: str, pod: Pod) -> Pod:
+    """The pod with its principal in the given trust domain."""
+    return Pod(pod.key, pod.namespace, pod.labels, f"{trust}/{pod.principal}")
 
 
 def _spec_parts(doc: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -43,7 +48,7 @@ def _metrics_port(ports: dict[str, Any]) -> int | None:
     return None
 
 
-def expected(docs: list[dict[str, Any]], ambient: bool = True) -> tuple[set[Any], set[Any]]:
+def expected(docs: list[dict[str, Any]], ambient: bool = True, trust: str = TRUST) -> tuple[set[Any], set[Any]]:
     """The bilateral matrix: L4 (src, dst, port) and L7 (principal, dst, port), from the specs alone."""
     workloads = {(d["metadata"].get("namespace", "default"), d["metadata"]["name"]): d for d in docs
                  if d["kind"] in ("LatticeService", "LatticeMeshMember")}
@@ -65,38 +70,38 @@ def expected(docs: list[dict[str, Any]], ambient: bool = True) -> tuple[set[Any]
         ports = _target_ports(_spec_parts(workloads[callee])[0])
         hbone = {HBONE} if ambient and ports else set()
         l4 |= {(caller, callee, p) for p in ports | hbone}
-        l7 |= {(_principal(workloads[caller]), callee, p) for p in ports}
+        l7 |= {(_principal(workloads[caller], trust), callee, p) for p in ports}
     for key, doc in workloads.items():
         metrics = _metrics_port(_spec_parts(doc)[0]) if doc["kind"] == "LatticeService" else None
         if metrics is not None:
             l4 |= {(SCRAPER.key, key, metrics)} | ({(SCRAPER.key, key, HBONE)} if ambient else set())
-            l7.add((SCRAPER.principal, key, metrics))
+            l7.add((_in(trust, SCRAPER).principal, key, metrics))
         for route in ((doc["spec"].get("ingress") or {}).get("routes") or {}).values():
             ports = _spec_parts(doc)[0]
             name = route.get("port") or ("http" if "http" in ports else next(iter(ports)))
             port = int(ports[name].get("targetPort") or ports[name]["port"])
-            gateway = _gateway(key[0])
+            gateway = _gateway(key[0], trust)
             l4 |= {(gateway.key, key, port)} | ({(gateway.key, key, HBONE)} if ambient else set())
             l7.add((gateway.principal, key, port))
     return l4, l7
 
 
-def _gateway(namespace: str) -> Pod:
+def _gateway(namespace: str, trust: str = TRUST) -> Pod:
     """The pods Istio runs for the namespace's Gateway `lattice-ingress` (class istio)."""
     return Pod((namespace, "lattice-ingress"), namespace,
                (("gateway.networking.k8s.io/gateway-name", "lattice-ingress"),),
-               f"{TRUST}/ns/{namespace}/sa/lattice-ingress-istio")
+               f"{trust}/ns/{namespace}/sa/lattice-ingress-istio")
 
 
-def _principal(doc: dict[str, Any]) -> str:
+def _principal(doc: dict[str, Any], trust: str = TRUST) -> str:
     namespace, name = doc["metadata"].get("namespace", "default"), doc["metadata"]["name"]
     account = doc["spec"].get("serviceAccount", name) if doc["kind"] == "LatticeMeshMember" else name
-    return f"{TRUST}/ns/{namespace}/sa/{account}"
+    return f"{trust}/ns/{namespace}/sa/{account}"
 
 
-def pods(result: FleetResult, docs: list[dict[str, Any]]) -> list[Pod]:
+def pods(result: FleetResult, docs: list[dict[str, Any]], trust: str = TRUST) -> list[Pod]:
     """Each workload's pods as the cluster would run them: Deployment pod templates, mesh members' pods."""
-    out = [SCRAPER, STRANGER, *(_gateway(ns) for ns in sorted({
+    out = [_in(trust, SCRAPER), _in(trust, STRANGER), *(_gateway(ns, trust) for ns in sorted({
         d["metadata"]["namespace"] for d in docs if d["kind"] == "LatticeService" and d["spec"].get("ingress")}))]
     for obj in result.objects:
         if obj["kind"] == "Deployment":
@@ -104,13 +109,13 @@ def pods(result: FleetResult, docs: list[dict[str, Any]]) -> list[Pod]:
             namespace = obj["metadata"]["namespace"]
             out.append(Pod((namespace, obj["metadata"]["name"]), namespace,
                            tuple(sorted(template["metadata"]["labels"].items())),
-                           f"{TRUST}/ns/{namespace}/sa/{template['spec']['serviceAccountName']}"))
+                           f"{trust}/ns/{namespace}/sa/{template['spec']['serviceAccountName']}"))
     for doc in docs:
         if doc["kind"] == "LatticeMeshMember":
             namespace = doc["metadata"]["namespace"]
             out.append(Pod((namespace, doc["metadata"]["name"]), namespace,
                            tuple(sorted({**doc["spec"]["selector"], "helm.sh/chart": "x"}.items())),
-                           _principal(doc)))
+                           _principal(doc, trust)))
     return out
 
 
@@ -125,8 +130,9 @@ def _port_universe(docs: list[dict[str, Any]]) -> set[tuple[int, str]]:
 def check(docs: list[dict[str, Any]]) -> FleetResult:
     result = compile_fleet([Sourced("generated", parse_resource(d)) for d in docs])
     assert result.errors == [] and all(s.ok for s in result.services), [s.errors for s in result.services]
-    want_l4, want_l7 = expected(docs)
-    workload_pods = pods(result, docs)
+    mesh = result.context.platform.mesh
+    want_l4, want_l7 = expected(docs, ambient=mesh.mode == "ambient", trust=mesh.trust_domain)
+    workload_pods = pods(result, docs, mesh.trust_domain)
     got_l4 = l4_matrix(result.objects, workload_pods, _port_universe(docs))
     # Pods in namespaces no policy governs (the scraper's, a stranger's) accept anything: only what reaches
     # the fleet's workloads is under test. The stranger must reach nothing.
@@ -142,6 +148,11 @@ def _documents(*paths: Any) -> list[dict[str, Any]]:
 
 def test_examples_allow_exactly_the_agreed_edges() -> None:
     check(_documents(EXAMPLES))
+
+
+def test_sidecar_mesh_with_its_own_trust_domain() -> None:
+    result = check(_documents(GOLDEN_INPUTS / "prometheus-operator.yaml"))
+    assert result.context.platform.mesh.mode == "sidecar"
 
 
 def test_acceptance_fleet_a_b_c_d() -> None:

@@ -125,15 +125,12 @@ def _gateway_policy(namespace: str, listeners: dict[str, Listener], backends: li
     name = naming.gateway(namespace)
     ambient = platform.mesh.mode == "ambient"
     listen = sorted({443 if listener.tls_secret else 80 for listener in listeners.values()})
-    mesh = platform.mesh
     egress: list[dict[str, Any]] = [
         {"toEndpoints": [{"matchLabels": {**naming.selector(svc), naming.NAMESPACE_LABEL: namespace}}],
          "toPorts": [{"ports": network_policy.port_list(ports, ambient)}]}
         for svc, ports in backends
     ]
-    egress.append({"toEndpoints": [{"matchLabels": {**mesh.control_plane_labels,
-                                                     naming.NAMESPACE_LABEL: mesh.control_plane_namespace}}],
-                   "toPorts": [{"ports": [{"port": str(naming.MESH_CONTROL_PLANE_PORT), "protocol": "TCP"}]}]})
+    egress.append(network_policy.control_plane_egress(platform))
     obj = owned("cilium.io/v2", "CiliumNetworkPolicy", naming.network_policy(name), workload=name,
                 namespace=namespace)
     obj["spec"] = {

@@ -28,6 +28,16 @@ def port_list(ports: PortList, ambient: bool) -> list[dict[str, Any]]:
     return [{"port": port, "protocol": protocol} for port, protocol in sorted(entries, key=lambda e: (int(e[0]), e[1]))]
 
 
+def control_plane_egress(platform: LatticePlatformSpec) -> dict[str, Any]:
+    """Egress to istiod's xDS/CA port, for proxies that configure themselves (sidecars, gateways)."""
+    mesh = platform.mesh
+    return {
+        "toEndpoints": [{"matchLabels": {**mesh.control_plane_labels,
+                                         naming.NAMESPACE_LABEL: mesh.control_plane_namespace}}],
+        "toPorts": [{"ports": [{"port": str(naming.MESH_CONTROL_PLANE_PORT), "protocol": "TCP"}]}],
+    }
+
+
 def cilium_policy(node: Node, *, ingress: list[Peer], egress: list[Peer], externals: list[External],
                   dns_names: list[str], platform: LatticePlatformSpec, labels: dict[str, str]) -> Obj:
     ambient = platform.mesh.mode == "ambient"
@@ -45,12 +55,7 @@ def cilium_policy(node: Node, *, ingress: list[Peer], egress: list[Peer], extern
                         for p in egress)
     if not ambient:
         # A sidecar fetches its configuration and certificates from the mesh control plane itself.
-        mesh = platform.mesh
-        egress_rules.append({
-            "toEndpoints": [{"matchLabels": {**mesh.control_plane_labels,
-                                             naming.NAMESPACE_LABEL: mesh.control_plane_namespace}}],
-            "toPorts": [{"ports": [{"port": str(naming.MESH_CONTROL_PLANE_PORT), "protocol": "TCP"}]}],
-        })
+        egress_rules.append(control_plane_egress(platform))
     for ext in externals:
         ports = [{"ports": [{"port": str(ext.endpoint.port), "protocol": "TCP"}]}]
         if ext.endpoint.is_address:
