@@ -12,6 +12,7 @@ import yaml
 
 from lattice.api import KINDS
 from lattice.api.crd import all_crds, crd
+from tests.support.schemas import assert_valid
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -46,6 +47,10 @@ def test_crd_is_structural_with_status_and_columns(kind: str) -> None:
     assert [c["name"] for c in version["additionalPrinterColumns"]] == ["Phase", "Resources", "Age"]
     assert definition["metadata"]["name"] == f"{KINDS[kind].PLURAL}.lattice.dev"
     assert definition["spec"]["scope"] == ("Namespaced" if KINDS[kind].NAMESPACED else "Cluster")
+
+
+def test_crds_validate_as_apiextensions_v1_objects() -> None:
+    assert_valid(all_crds())
 
 
 def test_short_name_of_latticeservice_is_ls() -> None:
