@@ -294,6 +294,21 @@ CASES: list[tuple[str, str]] = [
         'error: FILE:15: LatticeMeshMember demo/db: metadata.name: demo/db (a LatticeService and a LatticeMeshMember) is defined twice (first at FILE:2); neither is compiled\n'
         '  hint: give one of them another name or namespace, or delete one\n'
     ),
+    (
+        'kind-missing.yaml',
+        'error: FILE:2: object demo/shop: kind: required field `kind` is missing\n'
+        '  hint: add `kind:` with one of: CedarPolicy, ImageProvider, LatticeJob, LatticeMeshMember, LatticeModel, LatticePlatform, LatticeQuota, LatticeService, SecretProvider\n'
+    ),
+    (
+        'image-is-a-boolean.yaml',
+        'error: FILE:9: LatticeService demo/shop: spec.workload.containers.main.image: expected text, got a boolean `True`\n'
+        '  hint: YAML reads a bare true/false/yes/no/on/off as a boolean: quote it if you meant text\n'
+    ),
+    (
+        'not-utf8.yaml',
+        'error: FILE: the file is not UTF-8 text (invalid continuation byte at byte 58)\n'
+        '  hint: save it as UTF-8\n'
+    ),
 ]
 
 # Inputs whose stdout is not empty although the run fails: the services still compiled, by name.
@@ -332,7 +347,7 @@ def test_every_invalid_input_has_a_row_and_a_comment() -> None:
     assert files == sorted(name for name, _ in CASES)
     assert len(files) >= 30
     for name in files:
-        assert (REPO / INVALID / name).read_text(encoding="utf-8").startswith("# "), name
+        assert (REPO / INVALID / name).read_bytes().startswith(b"# "), name
 
 
 def test_a_bad_service_does_not_stop_a_good_one() -> None:
@@ -345,6 +360,14 @@ def test_a_bad_service_does_not_stop_a_good_one() -> None:
         ("ServiceAccount", "good"), ("Service", "good"), ("Deployment", "good")}
     assert all(obj["metadata"]["name"] == "good" for obj in objects)
     assert "broken" not in result.stdout
+
+
+def test_a_directory_without_yaml_is_a_usage_error(tmp_path: Path) -> None:
+    result = compile_(str(tmp_path))
+    assert result.exit_code == 2
+    assert result.stderr == (f"error: no *.yaml or *.yml files under {tmp_path}\n"
+                             "  hint: check the path; directories are searched for *.yaml and *.yml\n")
+    assert result.stdout == ""
 
 
 def test_a_nonexistent_path_is_a_usage_error() -> None:

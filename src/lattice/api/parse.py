@@ -54,6 +54,9 @@ def parse_resource(doc: Any) -> Resource:
         raise LatticeError.one("", f"a document must be a mapping, got {_type_name(doc)}",
                                "write `apiVersion`, `kind`, `metadata` and `spec` keys")
     api_version, kind = doc.get("apiVersion"), doc.get("kind")
+    if kind is None:
+        raise LatticeError.one("kind", "required field `kind` is missing",
+                               f"add `kind:` with one of: {', '.join(sorted(KINDS))}")
     if api_version != GROUP_VERSION:
         raise LatticeError.one("apiVersion", f"unsupported apiVersion `{api_version}`", f"write `{GROUP_VERSION}`")
     model = KINDS.get(kind) if isinstance(kind, str) else None
@@ -99,7 +102,14 @@ def _problem(root: type[BaseModel], err: Any) -> Problem:
     if kind in ("bool_type", "bool_parsing"):
         return Problem(path, f"`{value}` is not true or false", "write `true` or `false`")
     if kind in ("string_type",):
-        return Problem(path, f"expected text, got {_type_name(value)} `{value}`", "put the value in quotes")
+        if isinstance(value, bool):
+            hint = "YAML reads a bare true/false/yes/no/on/off as a boolean: quote it if you meant text"
+        elif isinstance(value, int | float):
+            hint = f'put the value in quotes: `"{value}"`'
+        else:
+            hint = "write a single text value"
+        shown = f" `{value}`" if not isinstance(value, dict | list) else ""
+        return Problem(path, f"expected text, got {_type_name(value)}{shown}", hint)
     if kind in ("dict_type", "model_type", "model_attributes_type"):
         return Problem(path, f"expected a mapping, got {_type_name(value)}", "write `key: value` pairs under it")
     if kind == "list_type":

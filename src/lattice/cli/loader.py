@@ -65,6 +65,7 @@ class LoadError:
     source: str
     line: int | None
     message: str
+    hint: str = "fix the YAML syntax at that line"
 
 
 def _split(path: str) -> list[str | int]:
@@ -105,6 +106,8 @@ def collect_files(paths: Iterable[str]) -> list[Path]:
             files.append(path)  # standard input
         else:
             raise UsageError(f"no such file or directory: {raw}")
+        if path.is_dir() and not any(f.is_relative_to(path) for f in files):
+            raise UsageError(f"no *.yaml or *.yml files under {raw}")
     return files
 
 
@@ -117,8 +120,12 @@ def _read_file(file: Path) -> Iterator[Document | LoadError]:
     source = str(file)
     try:
         text = sys.stdin.read() if source == "-" else file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        yield LoadError(source, None, f"cannot read the file: {exc}")
+    except UnicodeDecodeError as exc:
+        yield LoadError(source, None, f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})",
+                        "save it as UTF-8")
+        return
+    except OSError as exc:
+        yield LoadError(source, None, f"cannot read the file: {exc.strerror or exc}", "check its permissions")
         return
     loader = _Loader(text)
     index = 0

@@ -52,8 +52,7 @@ def _load_documents(paths: list[str]) -> tuple[list[Sourced], list[Document], in
     errors = 0
     for entry in read_documents(files):
         if isinstance(entry, LoadError):
-            emit(format_problem("error", entry.source, entry.line, None, Problem("", entry.message,
-                 "fix the YAML syntax at that line")))
+            emit(format_problem("error", entry.source, entry.line, None, Problem("", entry.message, entry.hint)))
             errors += 1
             continue
         data = entry.data
@@ -75,11 +74,14 @@ def _load_documents(paths: list[str]) -> tuple[list[Sourced], list[Document], in
 
 
 def _ref_of(data: object) -> ObjectRef | None:
+    """The object as far as it can be named; invalid parts are shown as `?`."""
     if not isinstance(data, dict):
         return None
     meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
     assert isinstance(meta, dict)
-    return ObjectRef(str(data.get("kind", "?")), str(meta.get("name", "?")), meta.get("namespace"))
+    namespace = meta.get("namespace")
+    return ObjectRef(str(data.get("kind") or "object"), str(meta.get("name", "?")),
+                     namespace if isinstance(namespace, str) else None if namespace is None else "?")
 
 
 def _report(result: FleetResult, items: list[Sourced], docs: list[Document]) -> int:
