@@ -17,6 +17,7 @@ from lattice.cli import graph_view
 from lattice.cli.loader import Document, LoadError, UsageError, collect_files, read_documents
 from lattice.cli.report import emit, format_problem, summary_table
 from lattice.collector import collector_paused
+from lattice.compiler.meta import Obj
 from lattice.errors import LatticeError, ObjectRef, Problem
 from lattice.fleet import FleetResult, Sourced, check_fleet, compile_fleet, platform_objects
 
@@ -130,13 +131,17 @@ def compile_command(
 
 
 def _write_out_dir(result: FleetResult, out_dir: Path, output: OutputFormat) -> None:
+    """`<ns>/<workload>.yaml` per compiled workload, `<ns>/_namespace.yaml` for a namespace's shared objects
+    (its Gateway), `_cluster.yaml` for cluster-wide ones (`_` never starts a Kubernetes name, so no clash)."""
     suffix = "json" if output is OutputFormat.json else "yaml"
+    files: dict[Path, list[Obj]] = {out_dir / f"_cluster.{suffix}": list(result.cluster_objects)}
+    for obj in result.namespace_objects:
+        files.setdefault(out_dir / obj["metadata"]["namespace"] / f"_namespace.{suffix}", []).append(obj)
     for outcome in result.services:
-        if not outcome.ok:
-            continue
-        target = out_dir / (outcome.ref.namespace or "cluster") / f"{outcome.ref.name}.{suffix}"
+        if outcome.ok:
+            files[out_dir / (outcome.ref.namespace or "") / f"{outcome.ref.name}.{suffix}"] = outcome.objects
+    for target, objs in files.items():
         target.parent.mkdir(parents=True, exist_ok=True)
-        objs = outcome.objects
         target.write_text(render.dump_json_list(objs) if suffix == "json" else render.dump_yaml_stream(objs),
                           encoding="utf-8")
 
