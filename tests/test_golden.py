@@ -51,6 +51,8 @@ def test_input_golden(path: Path, yaml_snapshot: SnapshotAssertion) -> None:
         f"# {s.ref}\n" + "".join(f"# warning: {w.render()}\n" for w in s.warnings) + render.dump_yaml_stream(s.objects)
         for s in result.services
     )
+    if result.namespace_objects:
+        rendered += "# shared namespace objects\n" + render.dump_yaml_stream(result.namespace_objects)
     assert rendered == yaml_snapshot
 
 

@@ -150,6 +150,10 @@ def test_examples_allow_exactly_the_agreed_edges() -> None:
     check(_documents(EXAMPLES))
 
 
+def test_ingress_gateway_reaches_exactly_the_routed_ports() -> None:
+    check(_documents(GOLDEN_INPUTS / "ingress-routes.yaml"))
+
+
 def test_sidecar_mesh_with_its_own_trust_domain() -> None:
     result = check(_documents(GOLDEN_INPUTS / "prometheus-operator.yaml"))
     assert result.context.platform.mesh.mode == "sidecar"

@@ -59,11 +59,23 @@ def routes(svc: LatticeService, platform: LatticePlatformSpec, labels: dict[str,
         rule: dict[str, Any] = {"backendRefs": [backend]}
         if route.kind == "HTTPRoute":
             rule["matches"] = [{"path": {"type": p.type, "value": p.value}} for p in route.paths]
+        tls = route.tls is not None
         obj = owned("gateway.networking.k8s.io/v1", route.kind, naming.route(name, route_name), workload=name,
                     namespace=namespace, user_labels=labels)
-        obj["spec"] = {"parentRefs": [{"name": naming.gateway(namespace)}], "hostnames": sorted(route.hosts),
+        obj["spec"] = {"parentRefs": _parents(namespace, route.hosts, tls), "hostnames": sorted(route.hosts),
                        "rules": [rule]}
         out.append(obj)
+        if tls and route.kind == "HTTPRoute":
+            # Plain HTTP on a TLS host only redirects to HTTPS: nothing is ever served unencrypted.
+            redirect = owned("gateway.networking.k8s.io/v1", "HTTPRoute", naming.redirect_route(name, route_name),
+                             workload=name, namespace=namespace, user_labels=labels)
+            redirect["spec"] = {
+                "parentRefs": _parents(namespace, route.hosts, tls=False),
+                "hostnames": sorted(route.hosts),
+                "rules": [{"filters": [{"type": "RequestRedirect",
+                                        "requestRedirect": {"scheme": "https", "statusCode": 301}}]}],
+            }
+            out.append(redirect)
         if route.tls is not None and route.tls.secret_name is None:
             issuer = route.tls.issuer or platform.ingress.issuer
             if issuer is None:
@@ -80,11 +92,24 @@ def routes(svc: LatticeService, platform: LatticePlatformSpec, labels: dict[str,
     return out
 
 
+def _parents(namespace: str, hosts: list[str], tls: bool) -> list[dict[str, Any]]:
+    """Attach to exactly the listeners of the route's hosts (HTTPS ones for TLS routes)."""
+    gateway = naming.gateway(namespace)
+    return [{"name": gateway, "sectionName": naming.listener(host, tls)} for host in sorted(hosts)]
+
+
 def listeners_of(svc: LatticeService) -> list[Listener]:
+    """Every listener a service's routes need: HTTPS for TLS hosts (plus HTTP for the redirect), else HTTP."""
     if svc.spec.ingress is None:
         return []
-    return [Listener(host, _tls_secret(svc, route_name, route))
-            for route_name, route in svc.spec.ingress.routes.items() for host in route.hosts]
+    out = []
+    for route_name, route in svc.spec.ingress.routes.items():
+        secret = _tls_secret(svc, route_name, route)
+        for host in route.hosts:
+            out.append(Listener(host, secret))
+            if secret is not None and route.kind == "HTTPRoute":
+                out.append(Listener(host, None))
+    return out
 
 
 def gateways(services: Iterable[LatticeService], platform: LatticePlatformSpec) -> list[Obj]:

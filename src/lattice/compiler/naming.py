@@ -182,6 +182,10 @@ def route(workload: str, route_name: str) -> str:
     return fit(f"{workload}-{route_name}", 253)
 
 
+def redirect_route(workload: str, route_name: str) -> str:
+    return fit(f"{workload}-{route_name}-redirect", 253)
+
+
 def certificate(workload: str, route_name: str) -> str:
     return fit(f"{workload}-{route_name}", 253)
 
