@@ -43,6 +43,12 @@ class Dns(Model):
 
     namespace: DnsLabel = "kube-system"
     pod_labels: Labels = Field(default_factory=lambda: {"k8s-app": "kube-dns"})
+    search_domains: list[DnsSubdomain] = Field(
+        default_factory=list,
+        description="Search domains the nodes add to pods' resolv.conf (e.g. `ec2.internal`): lookups through "
+                    "them must pass the DNS proxy too.",
+    )
+    ndots: int = Field(default=5, ge=1, description="The pods' resolv.conf ndots (Kubernetes' default is 5).")
 
 
 class IngressDefaults(Model):

@@ -28,6 +28,20 @@ def port_list(ports: PortList, ambient: bool) -> list[dict[str, Any]]:
     return [{"port": port, "protocol": protocol} for port, protocol in sorted(entries, key=lambda e: (int(e[0]), e[1]))]
 
 
+def resolvable_names(names: list[str], namespace: str, platform: LatticePlatformSpec) -> list[str]:
+    """The exact DNS queries a pod makes to resolve `names`: a name with fewer dots than `ndots` is first
+    tried with every search domain of the pod's resolv.conf. Each must pass the DNS proxy, or the proxy's
+    refusal would end the resolver's search before it reaches the real name."""
+    domain = platform.cluster_domain
+    search = [f"{namespace}.svc.{domain}", f"svc.{domain}", domain, *platform.dns.search_domains]
+    out = set()
+    for name in names:
+        out.add(name)
+        if name.count(".") < platform.dns.ndots:
+            out.update(f"{name}.{suffix}" for suffix in search)
+    return sorted(out)
+
+
 def control_plane_egress(platform: LatticePlatformSpec) -> dict[str, Any]:
     """Egress to istiod's xDS/CA port, for proxies that configure themselves (sidecars, gateways)."""
     mesh = platform.mesh
@@ -49,7 +63,8 @@ def cilium_policy(node: Node, *, ingress: list[Peer], egress: list[Peer], extern
         egress_rules.append({
             "toEndpoints": [{"matchLabels": {**dns.pod_labels, naming.NAMESPACE_LABEL: dns.namespace}}],
             "toPorts": [{"ports": [{"port": "53", "protocol": "ANY"}],
-                         "rules": {"dns": [{"matchName": name} for name in sorted(set(dns_names))]}}],
+                         "rules": {"dns": [{"matchName": name}
+                                           for name in resolvable_names(dns_names, node.key[0], platform)]}}],
         })
     egress_rules.extend({"toEndpoints": [_selector(p)], "toPorts": [{"ports": port_list(p.ports, ambient)}]}
                         for p in egress)
