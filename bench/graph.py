@@ -13,7 +13,7 @@ sides, some one-sided, about a fifth across namespaces), serves `http` and `metr
 Per fleet size, in one run, it measures (warm, this process, median of ``--repeat`` runs):
 
 * build:  ``graph.build_graph(nodes)``;
-* policy: ``pipeline._policies(context, key, labels, scraped=True)`` for every workload, the exact call
+* policy: ``pipeline._policies(context, node, labels, scraped=True)`` for every workload, the exact call
   ``compile_service`` makes (CiliumNetworkPolicy + AuthorizationPolicy + ServiceEntries), with a
   ``CompileContext`` holding the built graph; every result is kept alive, as ``compile_fleet`` does;
 * build+policy: both in one timed span, on a graph built afresh, with the time CPython's cyclic garbage
@@ -256,12 +256,12 @@ def derive_policies(graph: FleetGraph, labels: dict[Key, dict[str, str]],
     policies = pipeline._policies
     if per is None:
         for key in sorted(graph.nodes):
-            out.append(policies(context, key, labels[key], scraped=True))
+            out.append(policies(context, graph.nodes[key], labels[key], scraped=True))
         return out
     clock = time.perf_counter
     for key in sorted(graph.nodes):
         t0 = clock()
-        out.append(policies(context, key, labels[key], scraped=True))
+        out.append(policies(context, graph.nodes[key], labels[key], scraped=True))
         per.append(clock() - t0)
     return out
 

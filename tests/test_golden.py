@@ -64,3 +64,29 @@ def test_compiling_twice_is_byte_identical() -> None:
     first = render.dump_yaml_stream(compile_fleet(load_fleet(EXAMPLES)).objects)
     second = render.dump_yaml_stream(compile_fleet(list(reversed(load_fleet(EXAMPLES)))).objects)
     assert first == second
+
+
+def test_a_service_compiled_alone_gets_deny_all_policies() -> None:
+    """compile_service without a fleet (a graph of one): nobody may call it and it may call nobody; only the
+    platform's scraper reaches its metrics port."""
+    from lattice.api import parse_resource
+    from lattice.api.service import LatticeService
+    from lattice.compiler import CompileContext, compile_service
+
+    svc = parse_resource({
+        "apiVersion": "lattice.dev/v1alpha1", "kind": "LatticeService", "metadata": {"name": "solo", "namespace": "x"},
+        "spec": {"workload": {
+            "containers": {"main": {"image": "registry.example.com/solo:1",
+                                    "variables": {"PEER": "${resources.peer.host}"},
+                                    "resources": {"limits": {"cpu": "100m", "memory": "64Mi"}}}},
+            "service": {"ports": {"http": {"port": 8080}}},
+            "resources": {"peer": {"type": "service", "direction": "both"}}}}})
+    assert isinstance(svc, LatticeService)
+    objects = compile_service(svc, CompileContext()).objects
+    cnp = next(o for o in objects if o["kind"] == "CiliumNetworkPolicy")
+    assert [r["fromEndpoints"][0]["matchLabels"] for r in cnp["spec"]["ingress"]] == [
+        {"app.kubernetes.io/name": "vmagent", "k8s:io.kubernetes.pod.namespace": "monitoring"}]
+    assert cnp["spec"]["egress"] == [{}]
+    policy = next(o for o in objects if o["kind"] == "AuthorizationPolicy")
+    assert [r["from"][0]["source"]["principals"] for r in policy["spec"]["rules"]] == [
+        ["cluster.local/ns/monitoring/sa/vmagent"]]

@@ -15,13 +15,14 @@ from lattice.api.platform import DEFAULT_PLATFORM, LatticePlatform, LatticePlatf
 from lattice.api.secret_provider import SecretProvider, SecretProviderSpec
 from lattice.api.service import LatticeService
 from lattice.collector import collector_paused
-from lattice.compiler import CompileContext, compile_service, naming, secrets
+from lattice.compiler import CompileContext, compile_service, secrets
 from lattice.compiler import ingress as ingress_objects
 from lattice.compiler import platform as platform_objects_module
 from lattice.compiler.meta import Obj
+from lattice.compiler.nodes import mesh_member_node, service_node
 from lattice.compiler.pipeline import CompileResult, compile_mesh_member
 from lattice.errors import LatticeError, ObjectRef, Problem
-from lattice.graph import Key, Node, OneSided, build_graph, show
+from lattice.graph import Key, OneSided, build_graph, show
 
 PLATFORM_NAME = "default"
 
@@ -86,17 +87,6 @@ class FleetResult:
     @property
     def one_sided(self) -> list[OneSided]:
         return self.context.graph.one_sided
-
-
-def service_node(svc: LatticeService) -> Node:
-    return Node((svc.namespace, svc.name), svc.kind, naming.selector(svc.name), naming.service_account(svc.name),
-                svc.spec.workload.ports, svc.spec.workload.resources)
-
-
-def mesh_member_node(member: LatticeMeshMember) -> Node:
-    spec = member.spec
-    return Node((member.namespace, member.name), member.kind, dict(spec.selector),
-                spec.service_account or member.name, spec.ports, spec.resources)
 
 
 def build_context(items: list[Sourced], errors: list[Diagnostic]) -> CompileContext:

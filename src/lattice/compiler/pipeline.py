@@ -21,6 +21,7 @@ from lattice.compiler import (
     naming,
     network_policy,
     network_service,
+    nodes,
     observability,
     peers,
     secrets,
@@ -32,6 +33,7 @@ from lattice.compiler.context import CompileContext
 from lattice.compiler.meta import Obj
 from lattice.compiler.resolve import Resolver
 from lattice.errors import LatticeError, Problem
+from lattice.graph import Node, build_graph
 
 # Output order within a service: what others depend on first, so `kubectl apply -f` creates it in order.
 KIND_ORDER = {
@@ -98,16 +100,20 @@ def compile_service(svc: LatticeService, context: CompileContext) -> CompileResu
         ))
     objects.append(scrape)
     objects.extend(ingress.routes(svc, platform, user_labels))
-    objects.extend(_policies(context, (namespace, name), user_labels, scraped=scrape is not None,
+    node = context.graph.nodes.get((namespace, name)) or nodes.service_node(svc)
+    objects.extend(_policies(context, node, user_labels, scraped=scrape is not None,
                              routed_ports=ingress.routed_ports(svc)))
     return CompileResult(objects=sort_objects([o for o in objects if o is not None]), warnings=warnings)
 
 
-def _policies(context: CompileContext, key: tuple[str, str], labels: dict[str, str], *, scraped: bool,
+def _policies(context: CompileContext, own: Node, labels: dict[str, str], *, scraped: bool,
               routed_ports: peers.PortList = ()) -> list[Obj]:
-    """Default-deny L4 and L7 policy admitting exactly the agreed peers, and the external endpoints."""
+    """Default-deny L4 and L7 policy admitting exactly the agreed peers, and the external endpoints.
+    A workload missing from the context's graph (compiled on its own) is a graph of one: no peers."""
     graph, platform = context.graph, context.platform
-    node = graph.nodes[key]
+    node, key = own, own.key
+    if key not in graph.nodes:
+        graph = build_graph([own])
     inbound = peers.ingress_peers(node, graph, platform, scraped=scraped, routed_ports=routed_ports)
     outbound = peers.egress_peers(node, graph, platform)
     externals = graph.externals_of(key)
@@ -126,5 +132,5 @@ def _policies(context: CompileContext, key: tuple[str, str], labels: dict[str, s
 def compile_mesh_member(member: LatticeMeshMember, context: CompileContext) -> CompileResult:
     """A workload the platform did not compile gets the same policies as one it did."""
     labels = dict(member.metadata.labels)
-    return CompileResult(objects=sort_objects(_policies(context, (member.namespace, member.name), labels,
-                                                        scraped=False)))
+    node = context.graph.nodes.get((member.namespace, member.name)) or nodes.mesh_member_node(member)
+    return CompileResult(objects=sort_objects(_policies(context, node, labels, scraped=False)))
