@@ -15,6 +15,7 @@ from lattice.api.workload import Dependency, ServicePort
 from lattice.compiler import naming, template
 from lattice.compiler.context import CompileContext
 from lattice.errors import Problem
+from lattice.graph import target_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,8 +112,7 @@ class Resolver:
                            f"use `{name}` as a volume source or remove the placeholder")
 
     def _service_output(self, ph: template.Placeholder, name: str, key: str, dep: Dependency) -> str:
-        target = dep.id or name
-        namespace = dep.namespace or self.namespace
+        namespace, target = target_of(self.namespace, name, dep)
         host = naming.service_host(target, namespace, self.context.platform.cluster_domain)
         if key == "host":
             return host
