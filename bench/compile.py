@@ -18,7 +18,9 @@ Per fleet size, in one run, it measures:
 
 ``--peer helm`` renders the same fleet with a hand-written equivalent chart (``bench/peer/chart``), one
 ``helm template`` per service (and one release holding every service), and checks that helm's objects equal
-ours. helm itself is fetched on demand into ``bench/.peer/bin`` (see ``ensure_helm``).
+ours, object for object, for everything ``compile_service`` emits (fleet-level objects are out of scope). The
+values carry the cross-service facts helm cannot see (``fleet_facts``). Only sizes in ``--sizes`` are run.
+helm itself is fetched on demand into ``bench/.peer/bin`` (see ``ensure_helm``).
 
 ``--child SIZE`` is internal: it prints one JSON line with the fresh-process figures.
 """
@@ -533,8 +535,86 @@ def ensure_helm(console: Console) -> Path | None:
 _PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
 
 
-def helm_values(doc: Doc, http_ports: dict[tuple[str, str], int]) -> dict[str, Any]:
-    """The values file a team would write for the blessed chart: the same service, placeholders resolved by hand."""
+_ENDPOINT = re.compile(r"^(?:(?P<scheme>[a-z]+)://)?(?P<host>[^:/]+)(?::(?P<port>[0-9]+))?")
+_DEFAULT_PORTS = {"https": 443, "http": 80, "grpc": 443, "tls": 443}
+Key = tuple[str, str]  # (namespace, name)
+
+
+@dataclass
+class FleetFacts:
+    """What no single service's values can know: who agreed to call whom, and every service's ports.
+
+    Helm renders one release at a time, so a team using the blessed chart has to copy these facts about
+    *other* services into its own values (and keep them in step by hand). The bench computes them once from
+    the fleet, the same bilateral rule as Lattice's graph: a -> b only when a declares b `outbound`/`both`
+    and b declares a `inbound`/`both`."""
+
+    http_ports: dict[Key, int]
+    target_ports: dict[Key, list[dict[str, Any]]]  # [{port, protocol}]: what a peer connects to after DNAT
+    callers: dict[Key, list[Key]]
+    callees: dict[Key, list[Key]]
+
+
+def fleet_facts(docs: Sequence[Doc]) -> FleetFacts:
+    http_ports: dict[Key, int] = {}
+    target_ports: dict[Key, list[dict[str, Any]]] = {}
+    outbound: set[tuple[Key, Key]] = set()
+    inbound: set[tuple[Key, Key]] = set()
+    for d in docs:
+        key = (d["metadata"]["namespace"], d["metadata"]["name"])
+        ports = d["spec"]["workload"]["service"]["ports"]
+        if "http" in ports:
+            http_ports[key] = ports["http"]["port"]
+        target_ports[key] = [{"port": p, "protocol": proto} for p, proto in sorted(
+            {(p.get("targetPort") or p["port"], p.get("protocol", "TCP")) for p in ports.values()})]
+        for res, dep in d["spec"]["workload"]["resources"].items():
+            if dep["type"] != "service":
+                continue
+            other = (dep.get("namespace", key[0]), dep.get("id", res))
+            direction = dep.get("direction", "outbound")
+            if direction in ("outbound", "both"):
+                outbound.add((key, other))
+            if direction in ("inbound", "both"):
+                inbound.add((other, key))
+    callers: dict[Key, list[Key]] = {}
+    callees: dict[Key, list[Key]] = {}
+    for a, b in sorted(outbound & inbound):
+        if a in target_ports and b in target_ports:
+            callers.setdefault(b, []).append(a)
+            callees.setdefault(a, []).append(b)
+    return FleetFacts(http_ports, target_ports, callers, callees)
+
+
+def _policy_values(key: Key, deps: dict[str, Any], facts: FleetFacts) -> dict[str, Any]:
+    """The `policy:` block: agreed callers and callees with their pod labels, identities, ports and DNS names,
+    and the external endpoints (the cross-service facts a team would maintain by hand)."""
+    def peer(k: Key) -> dict[str, Any]:
+        return {"namespace": k[0], "podLabels": {"app.kubernetes.io/name": k[1]},
+                "principal": f"{CLUSTER_DOMAIN}/ns/{k[0]}/sa/{k[1]}"}
+
+    callees = []
+    for k in facts.callees.get(key, []):
+        if facts.target_ports[k]:
+            callees.append({**peer(k), "host": f"{k[1]}.{k[0]}.svc.{CLUSTER_DOMAIN}", "ports": facts.target_ports[k]})
+    externals = []
+    for res, dep in deps.items():
+        if dep["type"] != "external-service":
+            continue
+        for endpoint, url in sorted(dep["params"]["endpoints"].items()):
+            m = _ENDPOINT.match(url)
+            assert m is not None, url
+            scheme = m["scheme"] or "tcp"
+            host = m["host"].lower()
+            externals.append({"resource": res, "endpoint": endpoint, "scheme": scheme, "host": host,
+                              "port": int(m["port"]) if m["port"] else _DEFAULT_PORTS[scheme],
+                              "address": bool(re.fullmatch(r"[0-9.]+(/[0-9]+)?|.*:.*", host))})
+    return {"callers": [peer(k) for k in facts.callers.get(key, [])], "callees": callees, "externals": externals}
+
+
+def helm_values(doc: Doc, facts: FleetFacts) -> dict[str, Any]:
+    """The values file a team would write for the blessed chart: the same service, placeholders resolved by hand,
+    plus the facts about other services its policies need (see FleetFacts)."""
+    http_ports = facts.http_ports
     meta, spec = doc["metadata"], doc["spec"]
     name, ns = meta["name"], meta["namespace"]
     workload = spec["workload"]
@@ -558,7 +638,7 @@ def helm_values(doc: Doc, http_ports: dict[tuple[str, str], int]) -> dict[str, A
     containers = []
     for cname, c in workload["containers"].items():
         files = []
-        for path, f in c.get("files", {}).items():
+        for path, f in sorted(c.get("files", {}).items()):  # listed by path: the chart mounts them in this order
             key = re.sub(r"[^-._a-zA-Z0-9]+", "-", path.strip("/").replace("/", "-"))
             entry: dict[str, Any] = {"path": path, "key": key,
                                      "content": f["content"] if f.get("noExpand") else resolve(f["content"])}
@@ -584,9 +664,12 @@ def helm_values(doc: Doc, http_ports: dict[tuple[str, str], int]) -> dict[str, A
         entry = {"name": pname, "port": p["port"]}
         entry.update({k: p[k] for k in ("targetPort", "appProtocol") if k in p})
         ports.append(entry)
+    declared = workload["service"]["ports"]
+    scraped = next((p for p in ("metrics", "http") if p in declared), next(iter(declared), None))
     values: dict[str, Any] = {
         "name": name, "namespace": ns, "labels": meta.get("labels", {}), "replicas": spec["replicas"],
-        "containers": containers, "ports": ports, "metrics": {"port": "metrics", "interval": "30s"},
+        "containers": containers, "ports": ports, "metrics": {"port": scraped, "interval": "30s"},
+        "policy": _policy_values((ns, name), deps, facts),
     }
     if "autoscaling" in spec:
         scaling = dict(spec["autoscaling"])
@@ -628,11 +711,10 @@ def _compare(theirs: list[dict[str, Any]], ours: list[dict[str, Any]], label: st
 
 
 def run_helm(helm: Path, n: int, seed: int, ours_per_service_s: float | None, per_service: bool,
-             console: Console) -> PeerResult:
+             one_release: bool, console: Console) -> PeerResult:
     docs = generate_fleet(n, seed)
-    http_ports = {(d["metadata"]["namespace"], d["metadata"]["name"]): d["spec"]["workload"]["service"]["ports"]
-                  ["http"]["port"] for d in docs}
-    values = [helm_values(d, http_ports) for d in docs]
+    facts = fleet_facts(docs)
+    values = [helm_values(d, facts) for d in docs]
     result = PeerResult(size=n, ours_per_service_s=ours_per_service_s)
     # Our objects, to check that helm renders the same thing.
     items = [Sourced("synthetic", parse_resource(d)) for d in docs]
@@ -667,6 +749,8 @@ def run_helm(helm: Path, n: int, seed: int, ours_per_service_s: float | None, pe
                                       result.mismatches)
             result.per_service = Timing(clock() - start, per).summary()
             result.per_service_equal = f"{equal}/{checked}"
+        if not one_release:
+            return result
         console.print(f"[dim]helm {n:,}: one release with all services…[/dim]")
         all_values = Path(tmp) / "all.yaml"
         all_values.write_text(yaml.safe_dump({"services": values}, sort_keys=False))
@@ -680,8 +764,11 @@ def run_helm(helm: Path, n: int, seed: int, ours_per_service_s: float | None, pe
         result.one_release_s = elapsed
         theirs = [o for o in yaml.load_all(proc.stdout, Loader=yaml.CSafeLoader) if o]
         all_ours = [o for objs in ours.values() for o in objs]
-        same = _compare(theirs, all_ours, "one release", result.mismatches)
-        result.one_release_equal = f"{len(all_ours):,}/{len(all_ours):,}" if same else "NO"
+        _compare(theirs, all_ours, "one release", result.mismatches)
+        a, b = _normalize(theirs), _normalize(all_ours)
+        same = sum(a.get(k) == obj for k, obj in b.items())
+        extra = len(set(a) - set(b))
+        result.one_release_equal = f"{same:,}/{len(b):,}" + (f" +{extra:,} extra" if extra else "")
     return result
 
 
@@ -847,6 +934,13 @@ def report(results: list[SizeResult], peers: list[PeerResult], info: dict[str, s
         rss = (big.child or {}).get("max_rss")
         goals.add_row("peak RSS ≤ 1 GiB at 10,000 (fresh process)",
                       f"{_mib(rss)} MiB" if rss else "n/a", verdict(rss <= GOAL_RSS_BYTES if rss else None))
+    if peers:
+        # Like-for-like: the peer's timings only count if it renders exactly what we compile per service.
+        seen = [f"{p.size:,}: " + ", ".join(x for x in (
+            f"{p.per_service_equal} sampled" if p.per_service else "",
+            f"1 release {p.one_release_equal}" if p.one_release_s is not None else "") if x) for p in peers]
+        goals.add_row("helm peer renders objects equal to ours (like-for-like)", "; ".join(seen),
+                      verdict(all(not p.mismatches and not p.note for p in peers)))
     for r in results:
         goals.add_row(f"compile+serialize ≤ {GOAL_FLOOR_RATIO:g}× PyYAML C-dumper floor ({r.size:,})",
                       f"{_s(r.compile_serialize['total_s'])} s vs {_s(r.pyyaml_c['total_s'])} s = "
@@ -931,8 +1025,14 @@ def main(argv: list[str] | None = None) -> int:
                                      check=False).stdout.strip()
             info["helm"] = f"{version} ({helm.relative_to(REPO_DIR) if helm.is_relative_to(REPO_DIR) else helm})"
             ours = {r.size: r.compile_serialize["mean_s"] for r in results}
-            for n in sorted(set(args.peer_sizes) | set(args.peer_release_sizes)):
-                peers.append(run_helm(helm, n, args.seed, ours.get(n), n in args.peer_sizes, console))
+            # Only the fleet sizes this run measured (--sizes): the peer is compared with those.
+            for n in sorted(set(args.sizes) & (set(args.peer_sizes) | set(args.peer_release_sizes))):
+                peers.append(run_helm(helm, n, args.seed, ours.get(n), n in args.peer_sizes,
+                                      n in args.peer_release_sizes, console))
+            skipped = sorted((set(args.peer_sizes) | set(args.peer_release_sizes)) - set(args.sizes))
+            if skipped:
+                console.print(f"[dim]helm: peer sizes {', '.join(f'{n:,}' for n in skipped)} skipped "
+                              f"(not in --sizes)[/dim]")
 
     ok = report(results, peers, info, console, peer_note)
     if args.json:

@@ -23,3 +23,61 @@ metadata:
 {{- end -}}
 {{- toJson $data | sha256sum | trunc 16 -}}
 {{- end -}}
+
+{{/* The service's own ports as policy peers reach them (after the Service's DNAT): [{port, protocol}]. */}}
+{{- define "blessed.targetPorts" -}}
+{{- $out := list -}}
+{{- range $p := . -}}
+{{- $out = append $out (dict "port" ($p.targetPort | default $p.port) "protocol" ($p.protocol | default "TCP")) -}}
+{{- end -}}
+{{- toJson $out -}}
+{{- end -}}
+
+{{/* Cilium toPorts ports: call with (list $ports $platform); distinct, sorted by number then protocol, ports
+     as strings, plus the HBONE port in ambient mode. */}}
+{{- define "blessed.l4ports" -}}
+{{- $p := index . 1 -}}
+{{- $keys := list -}}
+{{- range $port := index . 0 -}}
+{{- $keys = append $keys (printf "%05d/%s" (int $port.port) ($port.protocol | default "TCP")) -}}
+{{- end -}}
+{{- if eq $p.mesh.mode "ambient" -}}
+{{- $keys = append $keys (printf "%05d/TCP" (int $p.mesh.hbonePort)) -}}
+{{- end -}}
+{{- range $k := $keys | uniq | sortAlpha }}
+- port: {{ atoi (first (splitList "/" $k)) | toString | quote }}
+  protocol: {{ last (splitList "/" $k) }}
+{{- end -}}
+{{- end -}}
+
+{{/* Istio operation ports: distinct port numbers as strings, sorted numerically. */}}
+{{- define "blessed.l7ports" -}}
+{{- $keys := list -}}
+{{- range $port := . -}}{{- $keys = append $keys (printf "%05d" (int $port.port)) -}}{{- end -}}
+{{- range $k := $keys | uniq | sortAlpha }}
+- {{ atoi $k | toString | quote }}
+{{- end -}}
+{{- end -}}
+
+{{/* Who may call the service, in order: the agreed callers (from values: helm cannot see them), then the
+     metrics scraper on the scraped port. Call with (list $s $platform); returns JSON
+     [{namespace, podLabels, principal, ports}]. */}}
+{{- define "blessed.ingressPeers" -}}
+{{- $s := index . 0 -}}{{- $p := index . 1 -}}
+{{- $own := include "blessed.targetPorts" ($s.ports | default list) | fromJsonArray -}}
+{{- $peers := list -}}
+{{- if $own -}}
+{{- range $c := ($s.policy | default dict).callers -}}
+{{- $peers = append $peers (dict "namespace" $c.namespace "podLabels" $c.podLabels "principal" $c.principal "ports" $own) -}}
+{{- end -}}
+{{- end -}}
+{{- range $port := $s.ports | default list -}}
+{{- if eq $port.name ($s.metrics.port | default "metrics") -}}
+{{- $m := $p.metrics -}}
+{{- $peers = append $peers (dict "namespace" $m.namespace "podLabels" $m.podLabels
+      "principal" (printf "%s/ns/%s/sa/%s" $p.mesh.trustDomain $m.namespace $m.serviceAccount)
+      "ports" (list (dict "port" ($port.targetPort | default $port.port) "protocol" ($port.protocol | default "TCP")))) -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $peers -}}
+{{- end -}}
