@@ -105,3 +105,33 @@ def test_platform_prints_the_cluster_wide_objects_with_the_fleets_platform() -> 
 def test_usage_errors_exit_2() -> None:
     assert runner.invoke(app, ["compile"]).exit_code == 2
     assert runner.invoke(app, ["compile", "examples", "-o", "xml"]).exit_code == 2
+
+
+def test_a_v1_list_is_read_item_by_item_with_lines_of_the_items(tmp_path: Path) -> None:
+    """`kubectl get ls -o yaml` prints a v1 List; its items compile, and errors point into the list."""
+    listing = tmp_path / "list.yaml"
+    listing.write_text(
+        "apiVersion: v1\n"
+        "kind: List\n"
+        "items:\n"
+        "- apiVersion: lattice.dev/v1alpha1\n"
+        "  kind: LatticeService\n"
+        "  metadata: {name: ok, namespace: demo}\n"
+        "  spec:\n"
+        "    workload:\n"
+        "      containers:\n"
+        "        main: {image: 'registry.example.com/ok:1', resources: {limits: {cpu: 100m, memory: 64Mi}}}\n"
+        "- apiVersion: lattice.dev/v1alpha1\n"
+        "  kind: LatticeService\n"
+        "  metadata: {name: bad, namespace: demo}\n"
+        "  spec:\n"
+        "    replicas: -1\n"
+        "    workload:\n"
+        "      containers:\n"
+        "        main: {image: 'registry.example.com/bad:1', resources: {limits: {cpu: 100m, memory: 64Mi}}}\n"
+    )
+    result = runner.invoke(app, ["compile", str(listing)])
+    assert result.exit_code == 1
+    assert result.stderr == (f"error: {listing}:15: LatticeService demo/bad: spec.replicas: -1 is too small "
+                             "(the minimum is 0)\n  hint: write a value of at least 0\n")
+    assert ("Deployment", "ok") in {(o["kind"], o["metadata"]["name"]) for o in _yaml_docs(result.stdout)}

@@ -93,6 +93,11 @@ def _child(node: yaml.Node, seg: str | int) -> tuple[yaml.Node, yaml.Node] | Non
     return None
 
 
+def _is_list(data: Any) -> bool:
+    return (isinstance(data, dict) and data.get("apiVersion") == "v1" and data.get("kind") == "List"
+            and isinstance(data.get("items"), list))
+
+
 def collect_files(paths: Iterable[str]) -> list[Path]:
     """The YAML files named, and those found recursively under directories, in a stable order."""
     files: list[Path] = []
@@ -133,7 +138,13 @@ def _read_file(file: Path) -> Iterator[Document | LoadError]:
         while loader.check_node():
             node = loader.get_node()
             data = loader.construct_document(node)
-            if data is not None:
+            if _is_list(data):
+                # `kubectl get ls -o yaml` prints a v1 List: its items are the documents.
+                items = _child(node, "items")
+                item_nodes = items[1].value if items and isinstance(items[1], yaml.SequenceNode) else []
+                for item, item_node in zip(data["items"], item_nodes, strict=False):
+                    yield Document(source, index, item, item_node)
+            elif data is not None:
                 yield Document(source, index, data, node)
             index += 1
     except yaml.YAMLError as exc:
