@@ -121,6 +121,7 @@ def test_a_v1_list_is_read_item_by_item_with_lines_of_the_items(tmp_path: Path) 
         "    workload:\n"
         "      containers:\n"
         "        main: {image: 'registry.example.com/ok:1', resources: {limits: {cpu: 100m, memory: 64Mi}}}\n"
+        "      service: {ports: {http: {port: 8080}}}\n"
         "- apiVersion: lattice.dev/v1alpha1\n"
         "  kind: LatticeService\n"
         "  metadata: {name: bad, namespace: demo}\n"
@@ -132,6 +133,6 @@ def test_a_v1_list_is_read_item_by_item_with_lines_of_the_items(tmp_path: Path) 
     )
     result = runner.invoke(app, ["compile", str(listing)])
     assert result.exit_code == 1
-    assert result.stderr == (f"error: {listing}:15: LatticeService demo/bad: spec.replicas: -1 is too small "
+    assert result.stderr == (f"error: {listing}:16: LatticeService demo/bad: spec.replicas: -1 is too small "
                              "(the minimum is 0)\n  hint: write a value of at least 0\n")
     assert ("Deployment", "ok") in {(o["kind"], o["metadata"]["name"]) for o in _yaml_docs(result.stdout)}
