@@ -34,6 +34,7 @@ class Model(BaseModel):
         populate_by_name=True,
         frozen=True,
         str_strip_whitespace=False,
+        use_attribute_docstrings=True,  # field docstrings become CRD descriptions (`kubectl explain`)
     )
 
 

@@ -54,9 +54,13 @@ class Route(Model):
 
     kind: Literal["HTTPRoute", "GRPCRoute"] = "HTTPRoute"
     hosts: Annotated[list[str], AfterValidator(_hosts)] = Field(min_length=1)
+    """Host names the route answers for."""
     port: str | None = None
+    """The service port (by name) to route to; defaults to `http`, else the first."""
     paths: list[PathMatch] = Field(default_factory=lambda: [PathMatch()])
+    """HTTP path matches (default: every path)."""
     tls: RouteTls | None = None
+    """Serve HTTPS: a certificate from `issuer` (or the platform's), or the named Secret; plain HTTP redirects."""
 
 
 class Ingress(Model):
@@ -65,9 +69,13 @@ class Ingress(Model):
 
 class LatticeServiceSpec(Model):
     replicas: int = Field(default=1, ge=0)
+    """Pods to run (the autoscaling floor when `autoscaling` is set); more than one gets a disruption budget."""
     workload: Workload
+    """The Score-compatible workload: containers, service ports and resources."""
     autoscaling: Autoscaling | None = None
+    """Scale on CPU or memory utilization between `min` (default: `replicas`) and `max`."""
     ingress: Ingress | None = None
+    """Routes from outside the cluster through the namespace's Gateway."""
 
     @model_validator(mode="after")
     def _consistent(self) -> LatticeServiceSpec:

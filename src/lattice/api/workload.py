@@ -217,17 +217,30 @@ class Container(Model):
     """One container: image, how it starts, its configuration and its resource budget."""
 
     image: ImageRef
+    """Image reference, preferably by digest: `registry.example.com/team/app@sha256:<64 hex>`."""
     command: list[str] | None = None
+    """Entrypoint override; `command[0]` is an absolute path (there is no shell to search PATH)."""
     args: list[str] | None = None
+    """Arguments; may use `${...}` placeholders, but never secrets (they would be visible in the pod spec)."""
     variables: dict[str, str] = Field(default_factory=dict)
+    """Environment variables. Values may use `${resources.NAME.KEY}`, `${secret.NAME.KEY}`, `${metadata.name}`,
+    `${metadata.namespace}`; `$${` writes a literal `${`. Secret values only ever travel through Secrets."""
     env_from: list[str] = Field(default_factory=list)
+    """Secret resources whose every key becomes an environment variable."""
     files: dict[str, File] = Field(default_factory=dict)
+    """Files to place in the container, keyed by absolute target path."""
     volumes: dict[str, VolumeMount] = Field(default_factory=dict)
+    """Volume resources to mount, keyed by absolute target path."""
     resources: ContainerResources
+    """CPU and memory: limits required, requests default to the limits."""
     liveness_probe: Probe | None = None
+    """Restarts the container when it fails."""
     readiness_probe: Probe | None = None
+    """Takes the pod out of its Service while it fails; defaults to a TCP check of the first service port."""
     startup_probe: Probe | None = None
+    """Holds the other probes until the container has started."""
     security: SecurityOverrides | None = None
+    """Explicit, visible deviations from the restricted security context."""
 
     @field_validator("command")
     @classmethod
@@ -268,10 +281,15 @@ class Container(Model):
 
 
 class ServicePort(Model):
+    """A port the workload serves; peers that agreed to call it may reach it."""
+
     port: int = Field(ge=1, le=65535)
+    """The Service's port."""
     target_port: int | None = Field(default=None, ge=1, le=65535)
+    """The container's port, when it differs from `port`."""
     protocol: Literal["TCP", "UDP", "SCTP"] = "TCP"
     app_protocol: str | None = None
+    """The application protocol (e.g. `http`, `grpc`), passed to the Service."""
 
 
 def _port_name(value: str) -> str:
@@ -324,16 +342,27 @@ class DependencyParams(Model):
     """Params of every dependency type in one structural shape; `Dependency` checks which apply."""
 
     keys: list[str] | None = None
+    """Secret: the keys this workload reads; omit to read every key."""
     provider: DnsLabel | None = None
+    """Secret: the SecretProvider holding it; defaults to the platform's."""
     refresh_interval: str | None = None
+    """Secret: how often the synced Secret is refreshed (`1h`, `15m`); defaults to the platform's."""
     secret_type: str | None = None
+    """Secret: the type of the synced Kubernetes Secret."""
     endpoints: dict[str, str] | None = None
+    """External service: named endpoints (`https://host`, `http://host:port`, `host:port`, `tcp://addr:port`)."""
     size: Quantity | None = None
+    """Volume: the claim's size; given, this workload owns the claim."""
     storage_class: str | None = None
+    """Volume: the storage class."""
     access_mode: Literal["ReadWriteOnce", "ReadWriteMany", "ReadOnlyMany", "ReadWriteOncePod"] | None = None
+    """Volume: the access mode (default ReadWriteOnce)."""
     count: int | None = Field(default=None, ge=1)
+    """GPU: how many."""
     model: str | None = None
+    """GPU: the product, matched against the node label `nvidia.com/gpu.product`."""
     memory: Quantity | None = None
+    """GPU: memory needed per GPU."""
 
     @field_validator("keys")
     @classmethod
@@ -377,11 +406,20 @@ class Dependency(Model):
     """One entry of the `resources` map: something the workload uses or that uses it."""
 
     type: DependencyType
+    """`service`, `external-service`, `secret`, `volume` or `gpu`."""
     direction: Direction | None = None
+    """For services: `outbound` (this workload calls it, the default), `inbound` (it calls this workload) or
+    `both`. Traffic flows only when the other side declares the matching direction too."""
     namespace: DnsLabel | None = None
+    """For services in another namespace."""
     id: str | None = None
+    """The remote name when it differs from this entry's key: another service's name, a secret's path in the
+    secret store, or a shared volume's claim."""
     class_: str | None = Field(default=None, alias="class")
+    """Score's resource class; accepted for compatibility."""
     params: DependencyParams = Field(default_factory=DependencyParams)
+    """Type-specific parameters (secret: keys, provider, refreshInterval, secretType; external-service:
+    endpoints; volume: size, storageClass, accessMode; gpu: count, model, memory)."""
 
     @model_validator(mode="after")
     def _fits_type(self) -> Dependency:
@@ -450,8 +488,12 @@ class Workload(Model):
     """The Score workload: containers, the ports it serves and the resources it depends on."""
 
     containers: dict[ContainerName, Container] = Field(min_length=1)
+    """The containers of each pod, by name; the first one carries the service ports."""
     service: ServiceSpec | None = None
+    """The ports the workload serves."""
     resources: dict[ResourceName, Dependency] = Field(default_factory=dict)
+    """Everything the workload depends on or is called by, by name: services, external services, secrets,
+    volumes, GPUs."""
     labels: Labels = Field(default_factory=dict)
 
     @property
