@@ -136,3 +136,15 @@ def test_a_v1_list_is_read_item_by_item_with_lines_of_the_items(tmp_path: Path) 
     assert result.stderr == (f"error: {listing}:16: LatticeService demo/bad: spec.replicas: -1 is too small "
                              "(the minimum is 0)\n  hint: write a value of at least 0\n")
     assert ("Deployment", "ok") in {(o["kind"], o["metadata"]["name"]) for o in _yaml_docs(result.stdout)}
+
+
+def test_validate_warns_the_side_that_must_act_on_a_one_sided_declaration() -> None:
+    result = runner.invoke(app, ["validate", "tests/inputs/golden/graph-abcd.yaml"])
+    assert result.exit_code == 0
+    assert result.stderr == (
+        "warning: tests/inputs/golden/graph-abcd.yaml:35: LatticeService billing/c: spec.workload.resources: "
+        "shop/b declares billing/c as a callee, but billing/c does not declare it back, so no traffic is allowed "
+        "between them\n"
+        "  hint: add `b: {type: service, direction: inbound, namespace: shop}` under `spec.workload.resources` "
+        "to allow it\n"
+        "4 objects valid, 0 invalid\n")

@@ -19,7 +19,7 @@ from lattice.cli.report import emit, format_problem, summary_table
 from lattice.collector import collector_paused
 from lattice.compiler.meta import Obj
 from lattice.errors import LatticeError, ObjectRef, Problem
-from lattice.fleet import FleetResult, Sourced, check_fleet, compile_fleet, platform_objects
+from lattice.fleet import FleetResult, Sourced, check_fleet, compile_fleet, one_sided_warning, platform_objects
 
 app = typer.Typer(
     add_completion=False,
@@ -148,14 +148,23 @@ def _write_out_dir(result: FleetResult, out_dir: Path, output: OutputFormat) -> 
 
 @app.command("validate")
 def validate_command(paths: PathsArg) -> None:
-    """Check inputs against the Lattice schema without compiling them."""
+    """Check inputs against the Lattice schema, and the fleet's agreements, without compiling them."""
     items, docs, load_errors = _load(paths)
-    _, _, fleet_errors = check_fleet(items)
+    unique, context, fleet_errors = check_fleet(items)
     by_ref = {item.ref: doc for item, doc in zip(items, docs, strict=True)}
     for diag in fleet_errors:
         doc = by_ref.get(diag.ref) if diag.ref else None
         emit(format_problem("error", diag.source, doc.line_of(diag.problem.path) if doc else None, diag.ref,
                             diag.problem))
+    workloads = {(item.ref.namespace or "", item.resource.name): item for item in unique
+                 if item.resource.kind in ("LatticeService", "LatticeMeshMember")}
+    for edge in context.graph.one_sided:  # the same warnings `compile` gives, for the side that must act
+        item = workloads.get(edge.missing) or workloads.get(edge.declared_by)
+        if item is not None:
+            problem = one_sided_warning(edge, (item.ref.namespace or "", item.resource.name))
+            doc = by_ref.get(item.ref)
+            emit(format_problem("warning", item.source, doc.line_of(problem.path) if doc else None, item.ref,
+                                problem))
     failed = load_errors + len(fleet_errors)
     emit(f"{len(items) - len(fleet_errors)} objects valid, {failed} invalid")
     raise typer.Exit(1 if failed else 0)
