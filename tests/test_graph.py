@@ -116,3 +116,22 @@ def test_compile_summary_lists_one_sided_edges() -> None:
     flat = " ".join(result.stdout.replace("│", " ").split())
     assert "One-sided declarations" in flat
     assert "shop/b billing/c shop/b billing/c: b: {type: service, direction: inbound, namespace: shop}" in flat
+
+
+def test_a_mesh_member_is_told_to_add_the_stanza_under_its_own_resources() -> None:
+    from lattice.fleet import compile_fleet
+
+    app_doc = _svc("app", db={"type": "service", "direction": "outbound"})
+    member = {"apiVersion": "lattice.dev/v1alpha1", "kind": "LatticeMeshMember",
+              "metadata": {"name": "db", "namespace": "shop"},
+              "spec": {"selector": {"app": "postgres"}, "ports": {"postgres": {"port": 5432}}}}
+    result = compile_fleet([Sourced("t", parse_resource(app_doc)), Sourced("t", parse_resource(member))])
+    warnings = {s.ref.name: [w.render() for w in s.warnings] for s in result.services}
+    assert warnings["db"] == [
+        "spec.resources: shop/app declares shop/db as a callee, but shop/db does not declare it back, so no "
+        "traffic is allowed between them (hint: add `app: {type: service, direction: inbound}` under "
+        "`spec.resources` to allow it)"]
+    assert warnings["app"] == [
+        "spec.workload.resources: shop/app calls shop/db, but shop/db has not agreed, so no traffic is allowed "
+        "between them (hint: the owner of shop/db adds `app: {type: service, direction: inbound}` under "
+        "`spec.resources`)"]

@@ -1,6 +1,7 @@
 """Compiling a whole fleet: index what the services know about each other, then compile each one.
 
-Pure: it takes parsed resources and returns outcomes. One service failing never stops the others.
+Pure (it takes parsed resources and returns outcomes), apart from pausing CPython's cyclic collector while it
+runs (see `lattice.collector`). One workload failing never stops the others.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from lattice.compiler.meta import Obj
 from lattice.compiler.nodes import mesh_member_node, service_node
 from lattice.compiler.pipeline import CompileResult, compile_mesh_member
 from lattice.errors import LatticeError, ObjectRef, Problem
-from lattice.graph import Key, OneSided, build_graph, show
+from lattice.graph import FleetGraph, Key, OneSided, build_graph, show
 
 PLATFORM_NAME = "default"
 
@@ -169,7 +170,13 @@ def platform_objects(context: CompileContext) -> list[Obj]:
             *secrets.cluster_secret_stores(context.secret_providers)]
 
 
-def one_sided_warning(edge: OneSided, about: Key) -> Problem:
+def resources_path(graph: FleetGraph, key: Key) -> str:
+    """Where a workload declares its dependencies: services in their workload, mesh members in their spec."""
+    node = graph.nodes.get(key)
+    return "spec.resources" if node is not None and node.kind == "LatticeMeshMember" else "spec.workload.resources"
+
+
+def one_sided_warning(edge: OneSided, about: Key, graph: FleetGraph) -> Problem:
     """The warning each side of a one-sided declaration gets: the declarer learns nothing flows yet, the
     other side learns the exact stanza to add."""
     caller, callee = show(edge.caller), show(edge.callee)
@@ -177,15 +184,16 @@ def one_sided_warning(edge: OneSided, about: Key) -> Problem:
         verb = "calls" if about == edge.caller else "accepts calls from"
         other = callee if about == edge.caller else caller
         return Problem(
-            "spec.workload.resources",
+            resources_path(graph, about),
             f"{show(about)} {verb} {other}, but {other} has not agreed, so no traffic is allowed between them",
-            f"the owner of {show(edge.missing)} adds `{edge.stanza()}` under `spec.workload.resources`",
+            f"the owner of {show(edge.missing)} adds `{edge.stanza()}` under "
+            f"`{resources_path(graph, edge.missing)}`",
         )
     return Problem(
-        "spec.workload.resources",
+        resources_path(graph, about),
         f"{caller} declares {callee} as {'a callee' if edge.declared_by == edge.caller else 'a caller'}, "
         f"but {show(about)} does not declare it back, so no traffic is allowed between them",
-        f"add `{edge.stanza()}` under `spec.workload.resources` to allow it",
+        f"add `{edge.stanza()}` under `{resources_path(graph, about)}` to allow it",
     )
 
 
@@ -223,7 +231,7 @@ def _compile_fleet(items: list[Sourced]) -> FleetResult:
     for edge in context.graph.one_sided:
         for about in (edge.declared_by, edge.missing):
             if about in by_key and by_key[about].ok:  # a failed workload's errors come first
-                by_key[about].warnings.append(one_sided_warning(edge, about))
+                by_key[about].warnings.append(one_sided_warning(edge, about, context.graph))
     return FleetResult(
         services=outcomes, errors=errors, others=others, context=context,
         cluster_objects=platform_objects(context),

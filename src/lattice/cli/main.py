@@ -161,7 +161,7 @@ def validate_command(paths: PathsArg) -> None:
     for edge in context.graph.one_sided:  # the same warnings `compile` gives, for the side that must act
         item = workloads.get(edge.missing) or workloads.get(edge.declared_by)
         if item is not None:
-            problem = one_sided_warning(edge, (item.ref.namespace or "", item.resource.name))
+            problem = one_sided_warning(edge, (item.ref.namespace or "", item.resource.name), context.graph)
             doc = by_ref.get(item.ref)
             emit(format_problem("warning", item.source, doc.line_of(problem.path) if doc else None, item.ref,
                                 problem))
