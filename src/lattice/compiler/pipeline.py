@@ -106,26 +106,25 @@ def compile_service(svc: LatticeService, context: CompileContext) -> CompileResu
     return CompileResult(objects=sort_objects([o for o in objects if o is not None]), warnings=warnings)
 
 
-def _policies(context: CompileContext, own: Node, labels: dict[str, str], *, scraped: bool,
+def _policies(context: CompileContext, node: Node, labels: dict[str, str], *, scraped: bool,
               routed_ports: peers.PortList = ()) -> list[Obj]:
     """Default-deny L4 and L7 policy admitting exactly the agreed peers, and the external endpoints.
     A workload missing from the context's graph (compiled on its own) is a graph of one: no peers."""
-    graph, platform = context.graph, context.platform
-    node, key = own, own.key
+    graph, platform, key = context.graph, context.platform, node.key
     if key not in graph.nodes:
-        graph = build_graph([own])
+        graph = build_graph([node])
     inbound = peers.ingress_peers(node, graph, platform, scraped=scraped, routed_ports=routed_ports)
     outbound = peers.egress_peers(node, graph, platform)
     externals = graph.externals_of(key)
-    domain = platform.cluster_domain
-    dns_names = [naming.service_host(callee[1], callee[0], domain) for callee in graph.callees_of(key)
-                 if graph.nodes[callee].ports]
+    dns_names = [naming.service_host(callee[1], callee[0], platform.cluster_domain)
+                 for callee in graph.callees_of(key) if graph.nodes[callee].ports]
     dns_names += [ext.endpoint.host for ext in externals if not ext.endpoint.is_address]
+    object_labels = naming.labels(key[1], labels)
     return [
         network_policy.cilium_policy(node, ingress=inbound, egress=outbound, externals=externals,
-                                     dns_names=dns_names, platform=platform, labels=naming.labels(key[1], labels)),
-        authorization.authorization_policy(node, ingress=inbound, labels=naming.labels(key[1], labels)),
-        *service_entry.service_entries(key[1], key[0], externals, naming.labels(key[1], labels)),
+                                     dns_names=dns_names, platform=platform, labels=object_labels),
+        authorization.authorization_policy(node, ingress=inbound, labels=object_labels),
+        *service_entry.service_entries(key[1], key[0], externals, object_labels),
     ]
 
 
