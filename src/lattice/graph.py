@@ -36,7 +36,7 @@ class Node:
     """(container port, protocol) pairs: what a peer connects to after the Service's DNAT."""
 
     def __post_init__(self) -> None:
-        ports = tuple(sorted({(p.target_port or p.port, p.protocol) for p in self.ports.values()}))
+        ports = tuple(sorted({(p.container_port, p.protocol) for p in self.ports.values()}))
         object.__setattr__(self, "target_ports", ports)
 
 

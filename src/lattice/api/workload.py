@@ -291,6 +291,11 @@ class ServicePort(Model):
     app_protocol: str | None = None
     """The application protocol (e.g. `http`, `grpc`), passed to the Service."""
 
+    @property
+    def container_port(self) -> int:
+        """The port the container listens on (what policy admits after the Service's translation)."""
+        return self.target_port or self.port
+
 
 def _port_name(value: str) -> str:
     check_dns_label(value, "port name", max_len=15)

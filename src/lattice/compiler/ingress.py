@@ -31,7 +31,7 @@ def routed_ports(svc: LatticeService) -> PortList:
     found = set()
     for route in svc.spec.ingress.routes.values():
         port = ports[route_port(svc, route)]
-        found.add((port.target_port or port.port, port.protocol))
+        found.add((port.container_port, port.protocol))
     return tuple(sorted(found))
 
 

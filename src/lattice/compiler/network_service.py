@@ -13,7 +13,7 @@ def service(name: str, namespace: str, ports: dict[str, ServicePort], user_label
     obj = owned("v1", "Service", naming.service(name), workload=name, namespace=namespace, user_labels=user_labels)
     port_list = []
     for pname, port in sorted(ports.items()):
-        entry: Obj = {"name": pname, "port": port.port, "targetPort": port.target_port or port.port,
+        entry: Obj = {"name": pname, "port": port.port, "targetPort": port.container_port,
                       "protocol": port.protocol}
         if port.app_protocol:
             entry["appProtocol"] = port.app_protocol

@@ -48,7 +48,7 @@ def ingress_peers(node: Node, graph: FleetGraph, platform: LatticePlatformSpec, 
         scraper = platform.metrics
         peers.append(Peer("metrics scraper", scraper.namespace, scraper.pod_labels,
                           _principal(platform, scraper.namespace, scraper.service_account),
-                          ((port.target_port or port.port, port.protocol),)))
+                          ((port.container_port, port.protocol),)))
     if routed_ports:
         namespace = node.key[0]
         gateway = naming.gateway(namespace)

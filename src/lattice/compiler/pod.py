@@ -118,7 +118,7 @@ def _container(cname: str, container: Container, cfg: ContainerConfig, ports: di
                       for e in sorted(cfg.secret_env, key=lambda e: e.name)]
     if ports:
         out["ports"] = [
-            {"name": pname, "containerPort": p.target_port or p.port, "protocol": p.protocol}
+            {"name": pname, "containerPort": p.container_port, "protocol": p.protocol}
             for pname, p in sorted(ports.items())
         ]
     for field, probe in (("livenessProbe", container.liveness_probe),
