@@ -13,15 +13,15 @@ from lattice.api.service import LatticeService, Route
 from lattice.compiler import naming, network_policy
 from lattice.compiler.meta import Obj, owned
 from lattice.compiler.peers import PortList
+from lattice.compiler.resolve import primary_port_name
 from lattice.errors import LatticeError, Problem
 
 
 def route_port(svc: LatticeService, route: Route) -> str:
     """The service port a route sends to: the one it names, else `http`, else the first."""
-    ports = svc.spec.workload.ports
-    if route.port:
-        return route.port
-    return "http" if "http" in ports else next(iter(ports))
+    name = route.port or primary_port_name(svc.spec.workload.ports)
+    assert name is not None  # a route without ports is refused by the model
+    return name
 
 
 def routed_ports(svc: LatticeService) -> PortList:

@@ -147,11 +147,14 @@ class Resolver:
                            f"use host, port, url or an endpoint name ({', '.join(sorted(endpoints))})")
 
 
+def primary_port_name(ports: Mapping[str, ServicePort]) -> str | None:
+    """The port others reach a service on by default: the one named `http`, else the first declared."""
+    return "http" if "http" in ports else next(iter(ports), None)
+
+
 def primary_port(ports: Mapping[str, ServicePort]) -> ServicePort | None:
-    """The port others reach a service on: the one named `http`, else the first declared."""
-    if "http" in ports:
-        return ports["http"]
-    return next(iter(ports.values()), None)
+    name = primary_port_name(ports)
+    return ports[name] if name is not None else None
 
 
 def _message_of(exc: ValueError) -> str:
