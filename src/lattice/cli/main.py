@@ -85,25 +85,28 @@ def _ref_of(data: object) -> ObjectRef | None:
                      namespace if isinstance(namespace, str) else None if namespace is None else "?")
 
 
+class _Lines:
+    """Prints a problem of a parsed object at the line of its field in the document it came from."""
+
+    def __init__(self, items: list[Sourced], docs: list[Document]) -> None:
+        self._docs = {item.ref: doc for item, doc in zip(items, docs, strict=True)}
+
+    def emit(self, severity: str, source: str, ref: ObjectRef | None, problem: Problem) -> None:
+        doc = self._docs.get(ref) if ref is not None else None
+        emit(format_problem(severity, source, doc.line_of(problem.path) if doc else None, ref, problem))
+
+
 def _report(result: FleetResult, items: list[Sourced], docs: list[Document]) -> int:
     """Print every fleet-level and per-service problem; return how many inputs failed."""
-    by_ref = {item.ref: doc for item, doc in zip(items, docs, strict=True)}
-    failed = 0
+    lines = _Lines(items, docs)
     for diag in result.errors:
-        doc = by_ref.get(diag.ref) if diag.ref else None
-        emit(format_problem("error", diag.source, doc.line_of(diag.problem.path) if doc else None, diag.ref,
-                            diag.problem))
-        failed += 1
+        lines.emit("error", diag.source, diag.ref, diag.problem)
     for outcome in result.services:
-        doc = by_ref.get(outcome.ref)
         for problem in outcome.errors:
-            emit(format_problem("error", outcome.source, doc.line_of(problem.path) if doc else None, outcome.ref,
-                                problem))
+            lines.emit("error", outcome.source, outcome.ref, problem)
         for problem in outcome.warnings:
-            emit(format_problem("warning", outcome.source, doc.line_of(problem.path) if doc else None,
-                                outcome.ref, problem))
-        failed += 0 if outcome.ok else 1
-    return failed
+            lines.emit("warning", outcome.source, outcome.ref, problem)
+    return len(result.errors) + sum(1 for outcome in result.services if not outcome.ok)
 
 
 @app.command("compile")
@@ -151,20 +154,16 @@ def validate_command(paths: PathsArg) -> None:
     """Check inputs against the Lattice schema, and the fleet's agreements, without compiling them."""
     items, docs, load_errors = _load(paths)
     unique, context, fleet_errors = check_fleet(items)
-    by_ref = {item.ref: doc for item, doc in zip(items, docs, strict=True)}
+    lines = _Lines(items, docs)
     for diag in fleet_errors:
-        doc = by_ref.get(diag.ref) if diag.ref else None
-        emit(format_problem("error", diag.source, doc.line_of(diag.problem.path) if doc else None, diag.ref,
-                            diag.problem))
+        lines.emit("error", diag.source, diag.ref, diag.problem)
     workloads = {(item.ref.namespace or "", item.resource.name): item for item in unique
                  if item.resource.kind in ("LatticeService", "LatticeMeshMember")}
     for edge in context.graph.one_sided:  # the same warnings `compile` gives, for the side that must act
         item = workloads.get(edge.missing) or workloads.get(edge.declared_by)
         if item is not None:
             problem = one_sided_warning(edge, (item.ref.namespace or "", item.resource.name), context.graph)
-            doc = by_ref.get(item.ref)
-            emit(format_problem("warning", item.source, doc.line_of(problem.path) if doc else None, item.ref,
-                                problem))
+            lines.emit("warning", item.source, item.ref, problem)
     failed = load_errors + len(fleet_errors)
     emit(f"{len(items) - len(fleet_errors)} objects valid, {failed} invalid")
     raise typer.Exit(1 if failed else 0)
