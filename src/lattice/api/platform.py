@@ -84,8 +84,12 @@ class LatticePlatformSpec(Model):
     ingress: IngressDefaults = Field(default_factory=IngressDefaults)
     system_namespaces: list[DnsLabel] = Field(
         default_factory=lambda: [
-            "kube-system", "kube-public", "kube-node-lease", "istio-system", "cilium", "monitoring"
-        ]
+            "kube-system", "kube-public", "kube-node-lease", "istio-system", "cilium", "monitoring",
+            "cert-manager", "external-secrets", "keda",
+        ],
+        description="Namespaces of the platform's own controllers, exempt from the cluster-wide default deny "
+                    "(their controllers reach the API server and serve webhooks); the mesh, metrics and DNS "
+                    "namespaces named above are always exempt too.",
     )
 
 
