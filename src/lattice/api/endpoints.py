@@ -15,6 +15,9 @@ from lattice.errors import invalid
 
 _DEFAULT_PORTS = {"https": 443, "http": 80, "grpc": 443, "tls": 443}
 _HOST = re.compile(r"^(\*\.)?([a-z0-9]([-a-z0-9]*[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+# Schemes whose traffic names its destination host (SNI for TLS, Host for HTTP): the only ones a wildcard
+# host can be matched on.
+_NAMED_ON_THE_WIRE = frozenset({"https", "http", "grpc", "tls"})
 _FORM = re.compile(r"^(?:(?P<scheme>[a-z][a-z0-9+.-]*)://)?(?P<host>\[[^\]]+\]|[^:/?#]+)(?::(?P<port>[0-9]+))?(?P<rest>[/?#].*)?$")
 
 
@@ -35,6 +38,11 @@ class Endpoint:
         except ValueError:
             return False
         return True
+
+    @property
+    def is_wildcard(self) -> bool:
+        """True for `*.example.com`: any one name directly under `example.com`."""
+        return self.host.startswith("*.")
 
     @property
     def url(self) -> str:
@@ -69,4 +77,14 @@ def parse_endpoint(text: str) -> Endpoint:
     except ValueError:
         if not _HOST.match(host):
             raise invalid(f"endpoint `{text}` has an invalid host name `{host}`", hint) from None
+    if host.startswith("*.") and scheme not in _NAMED_ON_THE_WIRE:
+        # The mesh tells wildcard destinations apart only by the name the client sends (TLS SNI, HTTP Host);
+        # "for all other protocols the hosts will be ignored" (istio/api, ServiceEntry `hosts`), so a
+        # wildcard TCP entry would match every destination on its port.
+        raise invalid(
+            f"endpoint `{text}` has a wildcard host, but plain TCP carries no host name the mesh could match "
+            "it against",
+            f"name the host exactly (e.g. `{scheme}://{host.removeprefix('*.')}:{port}` or one endpoint per "
+            "host), or write `tls://` or `https://` if it speaks TLS",
+        )
     return Endpoint(scheme=scheme, host=host, port=port, path=match["rest"] or "")

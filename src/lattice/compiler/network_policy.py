@@ -21,6 +21,16 @@ def _selector(peer: Peer) -> dict[str, Any]:
     return {"matchLabels": {**peer.pod_labels, naming.NAMESPACE_LABEL: peer.namespace}}
 
 
+def fqdn_selector(name: str) -> dict[str, str]:
+    """A Cilium FQDN selector (for `toFQDNs` and DNS rules) for one name as written.
+
+    `matchName` must be a literal name (the CRD rejects `*`); a wildcard name goes to `matchPattern`, where `*`
+    stands for one DNS label or part of one and never crosses a dot: `*.s3.amazonaws.com` matches
+    `bucket.s3.amazonaws.com` but neither `s3.amazonaws.com` nor `a.b.s3.amazonaws.com` (docs.cilium.io,
+    Security > Network Policy > Layer 3 "DNS based", `toFQDNs.matchPattern`)."""
+    return {"matchPattern": name} if "*" in name else {"matchName": name}
+
+
 def port_list(ports: PortList, ambient: bool) -> list[dict[str, Any]]:
     entries = {(str(port), protocol) for port, protocol in ports}
     if ambient:
@@ -63,7 +73,7 @@ def cilium_policy(node: Node, *, ingress: list[Peer], egress: list[Peer], extern
         egress_rules.append({
             "toEndpoints": [{"matchLabels": {**dns.pod_labels, naming.NAMESPACE_LABEL: dns.namespace}}],
             "toPorts": [{"ports": [{"port": "53", "protocol": "ANY"}],
-                         "rules": {"dns": [{"matchName": name}
+                         "rules": {"dns": [fqdn_selector(name)
                                            for name in resolvable_names(dns_names, node.key[0], platform)]}}],
         })
     egress_rules.extend({"toEndpoints": [_selector(p)], "toPorts": [{"ports": port_list(p.ports, ambient)}]}
@@ -78,7 +88,7 @@ def cilium_policy(node: Node, *, ingress: list[Peer], egress: list[Peer], extern
                 f"{ext.endpoint.host}/{128 if ':' in ext.endpoint.host else 32}"
             egress_rules.append({"toCIDR": [cidr], "toPorts": ports})
         else:
-            egress_rules.append({"toFQDNs": [{"matchName": ext.endpoint.host}], "toPorts": ports})
+            egress_rules.append({"toFQDNs": [fqdn_selector(ext.endpoint.host)], "toPorts": ports})
     namespace, name = node.key
     obj = new_object("cilium.io/v2", "CiliumNetworkPolicy", naming.network_policy(name), namespace, labels)
     # An empty rule list would leave a direction unenforced; `[{}]` (a rule matching no peer) denies it all.

@@ -29,7 +29,12 @@ def service_entries(workload: str, namespace: str, externals: list[External], la
             spec["resolution"] = "NONE"
         else:
             spec["hosts"] = [ep.host]
-            spec["resolution"] = "DNS"
+            # Istio refuses `resolution: DNS` for a host that is not a plain FQDN ("hosts must be FQDN if no
+            # endpoints are provided for resolution mode DNS", ValidateServiceEntry in istio/istio
+            # pkg/config/validation). A wildcard entry uses NONE, as Istio's "Egress using Wildcard Hosts" task
+            # does: the proxy forwards to the address the application resolved itself, the entry matching
+            # the name the client sends (TLS SNI or HTTP Host; see `parse_endpoint` for plain TCP).
+            spec["resolution"] = "NONE" if ep.is_wildcard else "DNS"
         obj = new_object("networking.istio.io/v1", "ServiceEntry",
                          naming.service_entry(workload, ext.resource, ext.endpoint_name), namespace, labels)
         obj["spec"] = spec
