@@ -5,11 +5,13 @@ Every field has a safe default so that a fleet without a LatticePlatform still c
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
+from pydantic_core import PydanticCustomError
 
-from lattice.api.base import DnsLabel, DnsSubdomain, Labels, Model, Resource
+from lattice.api.base import LABEL_VALUE, DnsLabel, DnsSubdomain, Labels, Model, Resource, check_dns_label
+from lattice.errors import invalid, reraise_at
 
 
 class Mesh(Model):
@@ -67,6 +69,48 @@ class Rates(Model):
     gpu: dict[str, float] = Field(default_factory=dict, description="Cost per GPU-hour by model.")
 
 
+# GPU models as workloads name them, and the `nvidia.com/gpu.product` values NVIDIA's GPU Feature Discovery
+# writes on nodes that have them: the NVML device name with spaces turned into dashes (`productLabel` in
+# NVIDIA/k8s-device-plugin internal/lm/resource.go), e.g. "NVIDIA H100 80GB HBM3" -> `NVIDIA-H100-80GB-HBM3`.
+# Shared (time-sliced) GPUs get a `-SHARED` suffix and MIG slices `-MIG-<profile>`: list those where used.
+DEFAULT_GPU_PRODUCTS: dict[str, list[str]] = {
+    "nvidia-a100": ["NVIDIA-A100-80GB-PCIe", "NVIDIA-A100-PCIE-40GB", "NVIDIA-A100-SXM4-40GB", "NVIDIA-A100-SXM4-80GB"],
+    "nvidia-a10g": ["NVIDIA-A10G"],
+    "nvidia-b200": ["NVIDIA-B200"],
+    "nvidia-h100": ["NVIDIA-H100-80GB-HBM3", "NVIDIA-H100-NVL", "NVIDIA-H100-PCIe"],
+    "nvidia-h200": ["NVIDIA-H200"],
+    "nvidia-l4": ["NVIDIA-L4"],
+    "nvidia-l40s": ["NVIDIA-L40S"],
+    "nvidia-t4": ["Tesla-T4"],
+}
+
+
+def _products(value: dict[str, list[str]]) -> dict[str, list[str]]:
+    for model, products in value.items():
+        try:
+            check_dns_label(model, "GPU model")
+        except PydanticCustomError as exc:
+            raise reraise_at(exc, model) from None
+        if not products:
+            raise invalid(f"GPU model `{model}` lists no product", "list its `nvidia.com/gpu.product` values",
+                          (model,))
+        for i, product in enumerate(products):
+            if len(product) > 63 or not LABEL_VALUE.match(product):
+                raise invalid(f"`{product}` is not a label value, so no node can carry it",
+                              "write the value exactly as `kubectl get nodes -L nvidia.com/gpu.product` shows it",
+                              (model, i))
+    return value
+
+
+class Gpu(Model):
+    products: Annotated[dict[str, list[str]], AfterValidator(_products)] = Field(
+        default_factory=lambda: {model: list(values) for model, values in DEFAULT_GPU_PRODUCTS.items()},
+        description="GPU models (`params.model` of a gpu resource) and the `nvidia.com/gpu.product` node label "
+                    "values GPU Feature Discovery writes for them; a pod may run on a node with any of them. "
+                    "Replaces the defaults when given.",
+    )
+
+
 class Topology(Model):
     zone_key: str = "topology.kubernetes.io/zone"
     host_key: str = "kubernetes.io/hostname"
@@ -82,6 +126,7 @@ class LatticePlatformSpec(Model):
     topology: Topology = Field(default_factory=Topology)
     dns: Dns = Field(default_factory=Dns)
     ingress: IngressDefaults = Field(default_factory=IngressDefaults)
+    gpu: Gpu = Field(default_factory=Gpu)
     system_namespaces: list[DnsLabel] = Field(
         default_factory=lambda: [
             "kube-system", "kube-public", "kube-node-lease", "istio-system", "cilium", "monitoring",

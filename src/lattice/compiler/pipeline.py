@@ -16,6 +16,7 @@ from lattice.compiler import (
     availability,
     config,
     deployment,
+    gpu,
     identity,
     ingress,
     naming,
@@ -70,6 +71,7 @@ def compile_service(svc: LatticeService, context: CompileContext) -> CompileResu
     cfg = config.derive_config(workload.containers, resolver, base_path="spec.workload.containers",
                                user_labels=user_labels)
     problems = secrets.metadata_problems(svc.metadata.labels, svc.metadata.annotations, workload.resources)
+    problems += gpu.model_problems(workload.resources, platform.gpu)
     if cfg.problems or problems:
         raise LatticeError([*problems, *cfg.problems])
 

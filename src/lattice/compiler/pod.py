@@ -12,6 +12,7 @@ from typing import Any
 
 from lattice.api.platform import LatticePlatformSpec
 from lattice.api.workload import Container, Dependency, Probe, ServicePort, Workload
+from lattice.compiler import gpu as gpus
 from lattice.compiler import naming
 from lattice.compiler.config import ContainerConfig, WorkloadConfig
 from lattice.compiler.meta import Obj
@@ -73,7 +74,7 @@ def pod_template(
     if gpu is not None:
         spec["tolerations"] = [{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}]
         if gpu.params.model:
-            spec["nodeSelector"] = {"nvidia.com/gpu.product": gpu.params.model}
+            spec["affinity"] = gpus.node_affinity(gpu.params.model, platform.gpu)
     return {
         "metadata": {
             "labels": naming.labels(name, user_labels),
