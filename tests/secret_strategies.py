@@ -63,7 +63,7 @@ def _secret_resources(draw: st.DrawFn) -> dict[str, dict[str, Any]]:
         if params:
             dep["params"] = params
         if draw(st.integers(0, 4)) == 0:
-            dep["id"] = f"shared/{name}"
+            dep["id"] = f"{NAMESPACE}/shared/{name}"  # a shared path of the team's own (others' paths warn)
         out[name] = dep
     return out
 

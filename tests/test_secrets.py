@@ -181,7 +181,7 @@ def test_cluster_secret_stores_pass_the_provider_through() -> None:
     providers = {i.resource.name: i.resource.spec for i in items if i.resource.kind == "SecretProvider"}
     stores = cluster_secret_stores(providers)
     assert [s["metadata"]["name"] for s in stores] == ["vault"]
-    assert stores[0]["spec"] == {"provider": providers["vault"].provider}
+    assert stores[0]["spec"]["provider"] == providers["vault"].provider
     assert "namespace" not in stores[0]["metadata"]
     assert stores[0]["metadata"]["labels"][naming.MANAGED_BY_LABEL] == naming.MANAGER
     assert_valid(stores)

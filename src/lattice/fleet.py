@@ -163,11 +163,11 @@ def check_fleet(items: list[Sourced]) -> tuple[list[Sourced], CompileContext, li
     return unique, context, errors
 
 
-def platform_objects(context: CompileContext) -> list[Obj]:
-    """Objects the cluster needs once, whatever the workloads: default deny, the mesh-wide settings and a
-    ClusterSecretStore per SecretProvider."""
+def platform_objects(context: CompileContext, workload_objects: list[Obj] | None = None) -> list[Obj]:
+    """Objects the cluster needs once: default deny, the mesh-wide settings and a ClusterSecretStore per
+    SecretProvider, each store readable only from the namespaces whose compiled ExternalSecrets read it."""
     return [*platform_objects_module.cluster_objects(context.platform),
-            *secrets.cluster_secret_stores(context.secret_providers)]
+            *secrets.cluster_secret_stores(context.secret_providers, secrets.store_readers(workload_objects or []))]
 
 
 def resources_path(graph: FleetGraph, key: Key) -> str:
@@ -234,6 +234,6 @@ def _compile_fleet(items: list[Sourced]) -> FleetResult:
                 by_key[about].warnings.append(one_sided_warning(edge, about, context.graph))
     return FleetResult(
         services=outcomes, errors=errors, others=others, context=context,
-        cluster_objects=platform_objects(context),
+        cluster_objects=platform_objects(context, [obj for outcome in outcomes for obj in outcome.objects]),
         namespace_objects=ingress_objects.gateways(services, context.platform),
     )

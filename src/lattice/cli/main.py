@@ -19,7 +19,7 @@ from lattice.cli.report import emit, format_problem, summary_table
 from lattice.collector import collector_paused
 from lattice.compiler.meta import Obj
 from lattice.errors import LatticeError, ObjectRef, Problem
-from lattice.fleet import FleetResult, Sourced, check_fleet, compile_fleet, one_sided_warning, platform_objects
+from lattice.fleet import FleetResult, Sourced, check_fleet, compile_fleet, one_sided_warning
 
 app = typer.Typer(
     add_completion=False,
@@ -209,10 +209,12 @@ def platform_command(
     paths: Annotated[list[str] | None, typer.Argument(help="Inputs holding the LatticePlatform (optional).")] = None,
     output: Annotated[OutputFormat, typer.Option("-o", "--output", help="Manifest format.")] = OutputFormat.yaml,
 ) -> None:
-    """Print what the whole cluster needs once: default deny, STRICT mTLS, mesh-wide allow-nothing."""
+    """Print what the whole cluster needs once: default deny, STRICT mTLS, mesh-wide allow-nothing and the secret
+    stores (compiled with the workloads given, which decide the namespaces each store serves)."""
     items, _, load_errors = _load(paths) if paths else ([], [], 0)
-    _, context, fleet_errors = check_fleet(items)
-    objects = platform_objects(context)
+    result = compile_fleet(items)
+    fleet_errors = result.errors
+    objects = result.cluster_objects
     text = render.dump_json_list(objects) if output is OutputFormat.json else render.dump_yaml_stream(objects)
     sys.stdout.write(text)
     raise typer.Exit(1 if load_errors or fleet_errors else 0)

@@ -133,6 +133,19 @@ class SecretRouter:
             ))
         return store
 
+    def _warn_foreign_path(self, resource: str, dep: Dependency) -> None:
+        """A path outside `<namespace>/` may be another team's secret: compiled, but flagged for review."""
+        own = f"{self.namespace}/"
+        if dep.id is None or dep.id.startswith(own):
+            return
+        self.warnings.append(Problem(
+            f"spec.workload.resources.{resource}.id",
+            f"secret `{resource}` reads the path `{dep.id}`, outside this namespace's own paths (`{own}...`); "
+            "the authorization gate will decide whether this service may read it",
+            "keep it only if this service is meant to read that path, which will take a CedarPolicy permitting "
+            f"`AccessSecret` on it; a secret of this team belongs under `{own}`",
+        ))
+
     def common_store(self, refs: list[SecretRef], path: str) -> str | None:
         """The one store every reference of a value reads from; a problem when they span two stores."""
         stores = {ref.resource: self.store_of(ref.resource) for ref in refs}
@@ -166,6 +179,7 @@ class SecretRouter:
         for resource, dep in sorted(self.dependencies.items()):
             if dep.type != "secret":
                 continue
+            self._warn_foreign_path(resource, dep)
             store = self.store_of(resource)
             if store is not None:
                 out.append(self._resource_secret(resource, dep, store))
@@ -277,15 +291,45 @@ def image_provider_for(image: str, providers: Mapping[str, ImageProviderSpec]) -
     return best[1] if best else None
 
 
-def cluster_secret_stores(providers: Mapping[str, SecretProviderSpec]) -> list[Obj]:
-    """One ESO ClusterSecretStore per SecretProvider, of the same name, its `provider` block passed through.
+# Every namespace carries this label, set by the API server to the namespace's name (Kubernetes "Well-Known
+# Labels, Annotations and Taints": `kubernetes.io/metadata.name`), so `DoesNotExist` on it selects none.
+_NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+_NO_NAMESPACE: Obj = {
+    "namespaceSelector": {"matchExpressions": [{"key": _NAMESPACE_NAME_LABEL, "operator": "DoesNotExist"}]},
+}
+
+
+def store_readers(objects: Iterable[Obj]) -> dict[str, list[str]]:
+    """The namespaces whose ExternalSecrets read each ClusterSecretStore, from the compiled objects."""
+    readers: dict[str, set[str]] = {}
+    for obj in objects:
+        if obj["kind"] == "ExternalSecret" and obj["spec"]["secretStoreRef"].get("kind") == STORE_KIND:
+            readers.setdefault(obj["spec"]["secretStoreRef"]["name"], set()).add(obj["metadata"]["namespace"])
+    return {store: sorted(namespaces) for store, namespaces in sorted(readers.items())}
+
+
+def store_conditions(namespaces: Iterable[str]) -> list[Obj]:
+    """`spec.conditions` limiting a ClusterSecretStore to the namespaces that read it.
+
+    ESO serves every namespace when `conditions` is empty, else only a namespace that one condition matches
+    (`shouldProcessSecret` in external-secrets pkg/controllers/secretstore/client_manager.go). A store no
+    compiled workload reads gets a condition that matches no namespace, never an empty list."""
+    listed = sorted(set(namespaces))
+    return [{"namespaces": listed}] if listed else [_NO_NAMESPACE]
+
+
+def cluster_secret_stores(providers: Mapping[str, SecretProviderSpec],
+                          readers: Mapping[str, Iterable[str]] | None = None) -> list[Obj]:
+    """One ESO ClusterSecretStore per SecretProvider, of the same name, its `provider` block passed through and
+    readable only from the namespaces in `readers` (see `store_readers`): without conditions any ExternalSecret,
+    hand-written ones included, in any namespace could read any path the store's credentials reach.
 
     Platform-level: emitted once per fleet, not per service."""
     out: list[Obj] = []
     for name, spec in sorted(providers.items()):
         obj = new_object(ESO_API_VERSION, STORE_KIND, naming.cluster_secret_store(name), None,
                          {**naming.labels(name), "app.kubernetes.io/part-of": naming.MANAGER})
-        obj["spec"] = {"provider": spec.provider}
+        obj["spec"] = {"provider": spec.provider, "conditions": store_conditions((readers or {}).get(name, ()))}
         out.append(obj)
     return out
 
