@@ -19,6 +19,13 @@ from lattice.compiler.meta import Obj
 
 GPU_RESOURCE = "nvidia.com/gpu"
 FILES_GROUP = 65534
+# The user (and primary group) a non-root container runs as unless it names its own. With `runAsNonRoot` and
+# no `runAsUser`, the kubelet must check the image's USER before starting it, and refuses an image whose USER
+# is a name ("container has runAsNonRoot and image has non-numeric user (...), cannot verify user is
+# non-root": `verifyRunAsNonRoot`, kubernetes pkg/kubelet/kuberuntime/security_context_others.go); with a
+# numeric `runAsUser` it starts every image, never as root. 65532 is the "nonroot" user of distroless images.
+# An image that needs its own numeric user (files it owns with mode 0600, say) sets `security.runAsUser`.
+NON_ROOT_USER = 65532
 
 
 def config_hash(items: Any) -> str:
@@ -157,7 +164,7 @@ def _security_context(container: Container) -> Obj:
         "seccompProfile": {"type": "RuntimeDefault"},
     }
     if sec is None:
-        return ctx
+        return {**ctx, "runAsUser": NON_ROOT_USER, "runAsGroup": NON_ROOT_USER}
     if sec.capabilities:
         ctx["capabilities"]["add"] = sorted(set(sec.capabilities))
     for field, value in (("allowPrivilegeEscalation", sec.allow_privilege_escalation),
@@ -170,6 +177,10 @@ def _security_context(container: Container) -> Obj:
             ctx[field] = value
     if sec.run_as_user == 0 and sec.run_as_non_root is None:
         ctx["runAsNonRoot"] = False
+    if ctx["runAsNonRoot"] and sec.run_as_user is None:
+        ctx["runAsUser"] = NON_ROOT_USER
+        if sec.run_as_group is None:
+            ctx["runAsGroup"] = NON_ROOT_USER
     if sec.privileged:
         ctx["allowPrivilegeEscalation"] = True
     return ctx
