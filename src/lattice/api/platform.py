@@ -103,6 +103,8 @@ def _products(value: dict[str, list[str]]) -> dict[str, list[str]]:
 
 
 class Gpu(Model):
+    """Which nodes may run a `gpu` resource of each model: GPU models are named once, by the platform."""
+
     products: Annotated[dict[str, list[str]], AfterValidator(_products)] = Field(
         default_factory=lambda: {model: list(values) for model, values in DEFAULT_GPU_PRODUCTS.items()},
         description="GPU models (`params.model` of a gpu resource) and the `nvidia.com/gpu.product` node label "
