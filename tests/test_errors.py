@@ -40,11 +40,6 @@ CASES: list[tuple[str, str]] = [
         '  hint: write `NET_BIND_SERVICE` (upper case, without the CAP_ prefix)\n'
     ),
     (
-        'command-relative.yaml',
-        'error: FILE:12: LatticeService demo/shop: spec.workload.containers.main.command[0]: `server` is not an absolute path\n'
-        '  hint: write the full path, e.g. `/usr/bin/server` (the image has no shell to search PATH)\n'
-    ),
-    (
         'container-name-not-dns.yaml',
         "error: FILE:10: LatticeService demo/shop: spec.workload.containers.Main_App: container name `Main_App` is not a DNS label (lower-case letters, digits and '-', starting and ending with a letter or digit)\n"
         '  hint: write `main-app`\n'
@@ -308,6 +303,21 @@ CASES: list[tuple[str, str]] = [
         'not-utf8.yaml',
         'error: FILE: the file is not UTF-8 text (invalid continuation byte at byte 58)\n'
         '  hint: save it as UTF-8\n'
+    ),
+    (
+        'file-source-local-path.yaml',
+        'error: FILE:14: LatticeService demo/shop: spec.workload.containers.main.files./etc/shop/app.conf.source: `source` points at a local file, which Lattice does not read (the controller compiles the same object in the cluster, where that file does not exist)\n'
+        "  hint: inline the file's text: replace `source` with `content: |` and the text indented below it (add `noExpand: true` if the text holds `${` that must stay as written)\n"
+    ),
+    (
+        'file-binary-content.yaml',
+        'error: FILE:14: LatticeService demo/shop: spec.workload.containers.main.files./etc/shop/logo.png.binaryContent: `binaryContent` is not supported: files are mounted from ConfigMap text data\n'
+        '  hint: if the decoded bytes are text, write that text under `content`; a binary file belongs in the image\n'
+    ),
+    (
+        'kind-unrelated.yaml',
+        'error: FILE:3: LatticeRoute demo/shop: kind: unknown kind `LatticeRoute`\n'
+        '  hint: use one of: CedarPolicy, ImageProvider, LatticeJob, LatticeMeshMember, LatticeModel, LatticePlatform, LatticeQuota, LatticeService, SecretProvider\n'
     ),
 ]
 

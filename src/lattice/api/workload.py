@@ -162,6 +162,29 @@ class File(Model):
     mode: str | None = None
     no_expand: bool = False
 
+    @model_validator(mode="before")
+    @classmethod
+    def _score_fields_lattice_lacks(cls, data: Any) -> Any:
+        """Score's `source` and `binaryContent` get their own errors: a generic "unknown field, remove it"
+        would lose the file, and "did you mean `content`" would take base64 for the file's text."""
+        if not isinstance(data, dict):
+            return data
+        if "source" in data:
+            raise invalid(
+                "`source` points at a local file, which Lattice does not read (the controller compiles the same "
+                "object in the cluster, where that file does not exist)",
+                "inline the file's text: replace `source` with `content: |` and the text indented below it "
+                "(add `noExpand: true` if the text holds `${` that must stay as written)",
+                ("source",),
+            )
+        if "binaryContent" in data:
+            raise invalid(
+                "`binaryContent` is not supported: files are mounted from ConfigMap text data",
+                "if the decoded bytes are text, write that text under `content`; a binary file belongs in the image",
+                ("binaryContent",),
+            )
+        return data
+
     @field_validator("mode")
     @classmethod
     def _octal_mode(cls, value: str | None) -> str | None:
@@ -219,12 +242,13 @@ class Container(Model):
     image: ImageRef
     """Image reference, preferably by digest: `registry.example.com/team/app@sha256:<64 hex>`."""
     command: list[str] | None = None
-    """Entrypoint override; `command[0]` is an absolute path (there is no shell to search PATH)."""
+    """Entrypoint override; `command[0]` is a path or a name found in the image's PATH (no shell runs it)."""
     args: list[str] | None = None
     """Arguments; may use `${...}` placeholders, but never secrets (they would be visible in the pod spec)."""
     variables: dict[str, str] = Field(default_factory=dict)
     """Environment variables. Values may use `${resources.NAME.KEY}`, `${secret.NAME.KEY}`, `${metadata.name}`,
-    `${metadata.namespace}`; `$${` writes a literal `${`. Secret values only ever travel through Secrets."""
+    `${metadata.namespace}`; `$$` writes a literal `$` (so `$${` writes `${`). Secret values only ever travel
+    through Secrets."""
     env_from: list[str] = Field(default_factory=list)
     """Secret resources whose every key becomes an environment variable."""
     files: dict[str, File] = Field(default_factory=dict)
@@ -244,17 +268,11 @@ class Container(Model):
 
     @field_validator("command")
     @classmethod
-    def _command_absolute(cls, value: list[str] | None) -> list[str] | None:
-        if value is not None:
-            if not value:
-                raise invalid("command is empty", "remove `command` to use the image's entrypoint")
-            first = value[0]
-            if not first.startswith("/") and "${" not in first:
-                raise invalid(
-                    f"`{first}` is not an absolute path",
-                    f"write the full path, e.g. `/usr/bin/{first}` (the image has no shell to search PATH)",
-                    (0,),
-                )
+    def _command_not_empty(cls, value: list[str] | None) -> list[str] | None:
+        # `command[0]` may be a bare name: the container runtime looks it up in the image's PATH without a
+        # shell (Kubernetes' own "Define a Command and Arguments for a Container" task uses `["printenv"]`).
+        if value is not None and not value:
+            raise invalid("command is empty", "remove `command` to use the image's entrypoint")
         return value
 
     @field_validator("variables")

@@ -93,11 +93,7 @@ def compile_service(svc: LatticeService, context: CompileContext) -> CompileResu
     ]
     scrape = observability.scrape_target(name, namespace, workload.ports, platform.metrics, user_labels)
     if scrape is None:
-        warnings.append(Problem(
-            "spec.workload.service.ports",
-            "no ports are declared, so the service has no metrics scrape target",
-            "declare a `metrics` port (e.g. `metrics: {port: 9090}`) so the platform can observe it",
-        ))
+        warnings.append(observability.no_scrape_target_warning(workload.ports))
     objects.append(scrape)
     objects.extend(ingress.routes(svc, platform, user_labels))
     node = context.graph.nodes.get((namespace, name)) or nodes.service_node(svc)

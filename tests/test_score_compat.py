@@ -1,0 +1,91 @@
+"""Inputs written for Score (score.dev) compile as Score means them: bare commands, `$$`, TCP metrics ports,
+emptyDir volumes, containers without limits, and peers reported as failed when they failed.
+
+Each test builds a small LatticeService, compiles it through the real fleet compiler and checks the objects.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lattice.api import parse_resource
+from lattice.compiler.meta import Obj
+from lattice.fleet import FleetResult, Sourced, compile_fleet
+
+IMAGE = "registry.example.com/team/app:1.0"
+LIMITS = {"limits": {"cpu": "500m", "memory": "256Mi"}}
+
+
+def service(name: str = "app", namespace: str = "demo", *, container: dict[str, Any] | None = None,
+            **workload: Any) -> dict[str, Any]:
+    spec_workload = {"containers": {"main": {"image": IMAGE, "resources": LIMITS, **(container or {})}}, **workload}
+    replicas = spec_workload.pop("replicas", None)
+    spec: dict[str, Any] = {"workload": spec_workload}
+    if replicas is not None:
+        spec["replicas"] = replicas
+    for key in ("autoscaling",):
+        if key in spec_workload:
+            spec[key] = spec_workload.pop(key)
+    return {"apiVersion": "lattice.dev/v1alpha1", "kind": "LatticeService",
+            "metadata": {"name": name, "namespace": namespace}, "spec": spec}
+
+
+def compile_docs(*docs: dict[str, Any]) -> FleetResult:
+    return compile_fleet([Sourced("test.yaml", parse_resource(doc)) for doc in docs])
+
+
+def only(result: FleetResult, kind: str, name: str | None = None) -> Obj:
+    found = [o for s in result.services for o in s.objects
+             if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)]
+    assert len(found) == 1, (kind, name, [s.errors for s in result.services])
+    return found[0]
+
+
+def pod_spec(result: FleetResult) -> Obj:
+    spec: Obj = only(result, "Deployment")["spec"]["template"]["spec"]
+    return spec
+
+
+def test_command_may_name_a_program_on_the_images_path() -> None:
+    """The runtime resolves `command[0]` through the image's PATH without a shell (Kubernetes' own example:
+    `command: ["printenv"]`), so a bare name is not an error."""
+    result = compile_docs(service(container={"command": ["printenv"], "args": ["HOSTNAME"]}))
+    assert result.ok, [s.errors for s in result.services]
+    assert pod_spec(result)["containers"][0]["command"] == ["printenv"]
+
+
+def test_double_dollar_is_one_literal_dollar_in_variables_and_args() -> None:
+    result = compile_docs(service(container={
+        "variables": {"PRICE": "costs $$5", "LONE": "a $ sign", "TEMPLATE": "$${HOME}", "PID": "$$$$"},
+        "args": ["-c", "echo $${FRIEND} $$HOME"],
+    }))
+    assert result.ok, [s.errors for s in result.services]
+    env = only(result, "ConfigMap", "app-main-env")["data"]
+    assert env == {"PRICE": "costs $5", "LONE": "a $ sign", "TEMPLATE": "${HOME}", "PID": "$$"}
+    assert pod_spec(result)["containers"][0]["args"] == ["-c", "echo ${FRIEND} $HOME"]
+
+
+def test_metrics_are_never_scraped_from_a_udp_port() -> None:
+    """A `metrics` port receiving StatsD over UDP is not an HTTP endpoint: the scrape uses the TCP `http` port,
+    and the policy admits the scraper there and nowhere else."""
+    result = compile_docs(service(service={"ports": {"metrics": {"port": 8125, "protocol": "UDP"},
+                                                     "http": {"port": 8080}}}))
+    assert result.ok
+    assert only(result, "VMServiceScrape")["spec"]["endpoints"][0]["port"] == "http"
+    ingress = only(result, "CiliumNetworkPolicy")["spec"]["ingress"]
+    scraper_rules = [rule for rule in ingress
+                     if any("vmagent" in str(sel) for sel in rule.get("fromEndpoints", []))]
+    admitted = {(port["port"], port["protocol"]) for rule in scraper_rules for p in rule["toPorts"]
+                for port in p["ports"]}
+    assert admitted == {("8080", "TCP"), ("15008", "TCP")}  # the http port, and HBONE in ambient mode
+
+
+def test_a_service_with_only_udp_ports_gets_no_scrape_target_and_says_why() -> None:
+    result = compile_docs(service(service={"ports": {"dns": {"port": 53, "protocol": "UDP"}}}))
+    outcome = result.services[0]
+    assert outcome.ok
+    assert not [o for o in outcome.objects if o["kind"] == "VMServiceScrape"]
+    assert [w.render() for w in outcome.warnings] == [
+        "spec.workload.service.ports: no TCP port is declared (metrics are read over HTTP), so the service has no "
+        "metrics scrape target (hint: declare a `metrics` port (e.g. `metrics: {port: 9090}`) so the platform can "
+        "observe it)"]
