@@ -319,6 +319,31 @@ CASES: list[tuple[str, str]] = [
         'error: FILE:3: LatticeRoute demo/shop: kind: unknown kind `LatticeRoute`\n'
         '  hint: use one of: CedarPolicy, ImageProvider, LatticeJob, LatticeMeshMember, LatticeModel, LatticePlatform, LatticeQuota, LatticeService, SecretProvider\n'
     ),
+    (
+        'volume-rwo-many-replicas.yaml',
+        'error: FILE:8: LatticeService demo/shop: spec.replicas: 3 replicas would mount the claim `data` (ReadWriteOnce), which attaches to one node at a time: a pod scheduled on another node waits forever on a Multi-Attach error\n'
+        '  hint: run one pod (`replicas: 1` without `autoscaling`; each rollout then stops the old pod before it starts the new one), or use claims that many nodes can attach: `accessMode: ReadWriteMany` (`ReadOnlyMany` if every mount is read-only) with a storage class that provides it\n'
+    ),
+    (
+        'volume-rwo-autoscaled.yaml',
+        'error: FILE:18: LatticeService demo/shop: spec.autoscaling.max: autoscaling up to 4 pods would mount the claim `assets` (ReadWriteOnce), which attaches to one node at a time: a pod scheduled on another node waits forever on a Multi-Attach error\n'
+        '  hint: run one pod (`replicas: 1` without `autoscaling`; each rollout then stops the old pod before it starts the new one), or use claims that many nodes can attach: `accessMode: ReadWriteMany` (`ReadOnlyMany` if every mount is read-only) with a storage class that provides it (for the shared claim `assets`, declare the access mode its owner gave it)\n'
+    ),
+    (
+        'volume-at-tmp.yaml',
+        'error: FILE:13: LatticeService demo/shop: spec.workload.containers.main.volumes./tmp: the platform already mounts a writable emptyDir at `/tmp` in every container (the root filesystem is read-only)\n'
+        '  hint: mount the volume at another path, e.g. `/data`\n'
+    ),
+    (
+        'volume-emptydir-subpath.yaml',
+        'error: FILE:13: LatticeService demo/shop: spec.workload.containers.main.volumes./cache.path: `path` needs `source`: without it the mount is an empty directory, and `path` is a sub path of a volume resource\n'
+        '  hint: add `source: ${resources.NAME}` naming a volume resource, or remove `path`\n'
+    ),
+    (
+        'volume-storage-class-without-size.yaml',
+        'error: FILE:17: LatticeService demo/shop: spec.workload.resources.data.params.storageClass: `storageClass` applies to a claim, but a volume with neither `size` nor `id` is an emptyDir\n'
+        '  hint: add `size` (this workload owns the claim) or `id` (a claim someone else owns), or remove `storageClass` for an emptyDir\n'
+    ),
 ]
 
 # Inputs whose stdout is not empty although the run fails: the services still compiled, by name.

@@ -89,3 +89,82 @@ def test_a_service_with_only_udp_ports_gets_no_scrape_target_and_says_why() -> N
         "spec.workload.service.ports: no TCP port is declared (metrics are read over HTTP), so the service has no "
         "metrics scrape target (hint: declare a `metrics` port (e.g. `metrics: {port: 9090}`) so the platform can "
         "observe it)"]
+
+
+# --- volumes ------------------------------------------------------------------------------------------------
+
+def test_a_volume_resource_with_neither_size_nor_id_is_a_shared_emptydir_not_a_missing_claim() -> None:
+    result = compile_docs(service(
+        container={"volumes": {"/shared": {"source": "${resources.scratch}"}}},
+        resources={"scratch": {"type": "volume"}}))
+    assert result.ok, [s.errors for s in result.services]
+    assert not [o for s in result.services for o in s.objects if o["kind"] == "PersistentVolumeClaim"]
+    assert {"name": "vol-scratch", "emptyDir": {}} in pod_spec(result)["volumes"]
+
+
+def test_a_mount_without_source_is_the_containers_own_emptydir() -> None:
+    result = compile_docs(service(container={"volumes": {"/var/cache/nginx": {}, "/run": {"medium": "Memory"}}}))
+    assert result.ok, [s.errors for s in result.services]
+    spec = pod_spec(result)
+    mounts = {m["mountPath"]: m["name"] for m in spec["containers"][0]["volumeMounts"]}
+    volumes = {v["name"]: v["emptyDir"] for v in spec["volumes"]}
+    assert volumes[mounts["/var/cache/nginx"]] == {}
+    assert volumes[mounts["/run"]] == {"medium": "Memory"}
+    assert len(set(mounts.values())) == len(mounts)
+
+
+def test_emptydir_names_differ_for_paths_that_read_alike() -> None:
+    result = compile_docs(service(container={"volumes": {"/a-b": {}, "/a/b": {}, "/A/b": {}}}))
+    assert result.ok
+    names = [m["name"] for m in pod_spec(result)["containers"][0]["volumeMounts"] if m["mountPath"] != "/tmp"]
+    assert len(set(names)) == 3
+
+
+def test_tmp_emptydir_is_the_platforms_own_and_says_so() -> None:
+    result = compile_docs(service(container={"volumes": {"/tmp": {}}}))
+    outcome = result.services[0]
+    assert outcome.ok
+    assert [m for m in pod_spec(result)["containers"][0]["volumeMounts"] if m["mountPath"] == "/tmp"] == [
+        {"name": "tmp", "mountPath": "/tmp"}]
+    assert [w.render() for w in outcome.warnings if "/tmp" in w.path] == [
+        "spec.workload.containers.main.volumes./tmp: the platform already mounts a writable emptyDir at `/tmp` in "
+        "every container, so this entry changes nothing (hint: remove `/tmp: {}`)"]
+
+
+def _strategy(result: FleetResult) -> Obj:
+    strategy: Obj = only(result, "Deployment")["spec"]["strategy"]
+    return strategy
+
+
+def test_one_pod_with_a_readwriteonce_claim_is_recreated_not_surged() -> None:
+    """A surge would start a second pod that, on another node, can never attach the claim."""
+    for mode in ("ReadWriteOnce", "ReadWriteOncePod", None):
+        params: dict[str, Any] = {"size": "1Gi", **({"accessMode": mode} if mode else {})}
+        result = compile_docs(service(container={"volumes": {"/data": {"source": "${resources.data}"}}},
+                                      resources={"data": {"type": "volume", "params": params}}))
+        assert result.ok, [s.errors for s in result.services]
+        assert _strategy(result) == {"type": "Recreate"}
+
+
+def test_claims_many_nodes_attach_keep_the_rolling_update() -> None:
+    result = compile_docs(service(
+        replicas=3,
+        container={"volumes": {"/data": {"source": "${resources.data}"}, "/ro": {"source": "${resources.ro}"}}},
+        resources={"data": {"type": "volume", "params": {"size": "1Gi", "accessMode": "ReadWriteMany"}},
+                   "ro": {"type": "volume", "id": "assets", "params": {"accessMode": "ReadOnlyMany"}}}))
+    assert result.ok, [s.errors for s in result.services]
+    assert _strategy(result)["type"] == "RollingUpdate"
+
+
+def test_an_unmounted_readwriteonce_claim_does_not_constrain_the_rollout() -> None:
+    result = compile_docs(service(replicas=2, resources={"data": {"type": "volume", "params": {"size": "1Gi"}}}))
+    assert result.ok
+    assert _strategy(result)["type"] == "RollingUpdate"
+
+
+def test_an_autoscaler_capped_at_one_pod_may_mount_a_readwriteonce_claim() -> None:
+    result = compile_docs(service(autoscaling={"max": 1},
+                                  container={"volumes": {"/data": {"source": "${resources.data}"}}},
+                                  resources={"data": {"type": "volume", "params": {"size": "1Gi"}}}))
+    assert result.ok, [s.errors for s in result.services]
+    assert _strategy(result) == {"type": "Recreate"}

@@ -24,6 +24,7 @@ _IMAGE = re.compile(
     r"^(?P<name>[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)"
     r"(?::(?P<tag>[\w][\w.-]{0,127}))?(?:@(?P<digest>[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-fA-F]{32,}))?$"
 )
+TMP_PATH = "/tmp"
 _CHAR_NAMES = {" ": "a space", "\t": "a tab", "\n": "a line break", ";": "`;`", "$": "`$`"}
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 _MODE = re.compile(r"^0?[0-7]{3}$")
@@ -199,16 +200,45 @@ class File(Model):
 
 
 class VolumeMount(Model):
-    """A volume dependency mounted in a container (Score `volumes`, keyed by target path)."""
+    """A volume mounted in a container (Score `volumes`, keyed by target path): a `volume` resource named by
+    `source`, or, without `source` (`/cache: {}`), an empty directory of this container's own."""
 
-    source: str
+    source: str | None = None
+    """`${resources.NAME}` naming a `volume` resource; omit it for an emptyDir."""
     path: str | None = None
+    """A sub path inside the volume resource."""
     read_only: bool = False
+    medium: Literal["Memory"] | None = None
+    """emptyDir only: `Memory` backs it with tmpfs (counted against the container's memory limit)."""
+    size_limit: Quantity | None = None
+    """emptyDir only: the most it may hold; the kubelet evicts the pod beyond it."""
+
+    @model_validator(mode="after")
+    def _fits_kind(self) -> VolumeMount:
+        if self.source is None:
+            for field, given, why in (("path", self.path is not None, "a sub path of a volume resource"),
+                                      ("readOnly", self.read_only, "a read-only empty directory would stay empty")):
+                if given:
+                    raise invalid(f"`{field}` needs `source`: without it the mount is an empty directory, and "
+                                  f"`{field}` is {why}",
+                                  "add `source: ${resources.NAME}` naming a volume resource, "
+                                  f"or remove `{field}`", (field,))
+        else:
+            for field, value in (("medium", self.medium), ("sizeLimit", self.size_limit)):
+                if value is not None:
+                    raise invalid(f"`{field}` applies only to an emptyDir (a mount without `source`)",
+                                  f"remove `{field}`, or remove `source` for a directory of this container's own",
+                                  (field,))
+        return self
+
+    @property
+    def is_empty_dir(self) -> bool:
+        return self.source is None
 
     @property
     def resource(self) -> str:
         """The volume resource named by `source` (`${resources.data}` -> `data`); checked by Workload."""
-        match = _VOLUME_SOURCE.match(self.source)
+        match = _VOLUME_SOURCE.match(self.source or "")
         return match["name"] if match else ""
 
 
@@ -297,6 +327,20 @@ class Container(Model):
                               (target,))
         return value
 
+    @field_validator("volumes")
+    @classmethod
+    def _platform_tmp(cls, value: dict[str, VolumeMount]) -> dict[str, VolumeMount]:
+        """The platform mounts a writable emptyDir at /tmp in every container (the root filesystem is
+        read-only). `/tmp: {}` asks for exactly that and compiles (with a warning); anything else there would
+        be a second mount at one path."""
+        mount = value.get(TMP_PATH)
+        if mount is not None and mount != VolumeMount():
+            fix = ("mount the volume at another path, e.g. `/data`" if mount.source is not None else
+                   "remove `medium`/`sizeLimit` to use the platform's /tmp, or mount this emptyDir at another path")
+            raise invalid(f"the platform already mounts a writable emptyDir at `{TMP_PATH}` in every container "
+                          "(the root filesystem is read-only)", fix, (TMP_PATH,))
+        return value
+
 
 class ServicePort(Model):
     """A port the workload serves; peers that agreed to call it may reach it."""
@@ -375,7 +419,8 @@ class DependencyParams(Model):
     endpoints: dict[str, str] | None = None
     """External service: named endpoints (`https://host`, `http://host:port`, `host:port`, `tcp://addr:port`)."""
     size: Quantity | None = None
-    """Volume: the claim's size; given, this workload owns the claim."""
+    """Volume: the claim's size; given, this workload owns the claim. With neither `size` nor `id` the volume is
+    an emptyDir that the pod's containers share."""
     storage_class: str | None = None
     """Volume: the storage class."""
     access_mode: Literal["ReadWriteOnce", "ReadWriteMany", "ReadOnlyMany", "ReadWriteOncePod"] | None = None
@@ -470,6 +515,14 @@ class Dependency(Model):
                 "remove `direction`; traffic from outside the cluster comes through `ingress`",
                 ("direction",),
             )
+        if self.type == "volume" and self.id is None and self.params.size is None:
+            for name in sorted(given & {"storageClass", "accessMode"}):
+                raise invalid(
+                    f"`{name}` applies to a claim, but a volume with neither `size` nor `id` is an emptyDir",
+                    "add `size` (this workload owns the claim) or `id` (a claim someone else owns), "
+                    f"or remove `{name}` for an emptyDir",
+                    ("params", name),
+                )
         if self.namespace is not None and self.type != "service":
             raise invalid(f"namespace applies only to `service` dependencies, not to {article} `{self.type}`",
                           "remove `namespace`", ("namespace",))
@@ -478,6 +531,16 @@ class Dependency(Model):
     @property
     def effective_direction(self) -> Direction:
         return self.direction or "outbound"
+
+    @property
+    def is_claim(self) -> bool:
+        """A volume backed by a PersistentVolumeClaim (owned: `size`; shared: `id`), not an emptyDir."""
+        return self.type == "volume" and (self.params.size is not None or self.id is not None)
+
+    @property
+    def access_mode(self) -> str:
+        """A claim's access mode: as declared (for a shared claim, what its owner created), else ReadWriteOnce."""
+        return self.params.access_mode or "ReadWriteOnce"
 
 
 _PARAM_EXAMPLES = {"endpoints": '{api: "https://api.example.com"}', "count": "1"}
@@ -523,6 +586,14 @@ class Workload(Model):
     def ports(self) -> dict[str, ServicePort]:
         return self.service.ports if self.service else {}
 
+    def single_attach_claims(self) -> list[str]:
+        """The mounted volume resources whose claim one node (ReadWriteOnce) or one pod (ReadWriteOncePod) may
+        attach at a time, sorted: a pod that needs one elsewhere waits on a Multi-Attach error."""
+        mounted = {mount.resource for container in self.containers.values()
+                   for mount in container.volumes.values() if not mount.is_empty_dir}
+        return sorted(name for name in mounted if self.resources[name].is_claim
+                      and self.resources[name].access_mode in ("ReadWriteOnce", "ReadWriteOncePod"))
+
     def _what_is(self, name: str) -> str:
         dep = self.resources.get(name)
         return f"`{name}` is a `{dep.type}` resource" if dep else f"no resource `{name}` is declared"
@@ -533,9 +604,11 @@ class Workload(Model):
         secrets = sorted(n for n, d in self.resources.items() if d.type == "secret")
         for cname, container in self.containers.items():
             for target, mount in container.volumes.items():
+                if mount.is_empty_dir:
+                    continue
                 name = mount.resource
                 if name not in volumes:
-                    what = self._what_is(name or mount.source)
+                    what = self._what_is(name or mount.source or "")
                     hint = (f"write `source: ${{resources.{volumes[0]}}}`" if volumes else
                             "declare e.g. `data: {type: volume, params: {size: 1Gi}}` under `workload.resources` "
                             "and write `source: ${resources.data}`")

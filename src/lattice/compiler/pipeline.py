@@ -73,7 +73,7 @@ def compile_service(svc: LatticeService, context: CompileContext) -> CompileResu
     if cfg.problems or problems:
         raise LatticeError([*problems, *cfg.problems])
 
-    warnings: list[Problem] = list(cfg.warnings)
+    warnings: list[Problem] = [*cfg.warnings, *storage.warnings(workload)]
     min_replicas = autoscaling.min_replicas(spec.autoscaling, spec.replicas) if spec.autoscaling else None
     template = pods.pod_template(name=name, workload=workload, config=cfg, platform=platform,
                                  user_labels=user_labels,
@@ -85,7 +85,8 @@ def compile_service(svc: LatticeService, context: CompileContext) -> CompileResu
         *storage.claims(name, namespace, workload.resources, user_labels),
         network_service.service(name, namespace, workload.ports, user_labels),
         deployment.deployment(name, namespace, pod_template=template,
-                              replicas=None if spec.autoscaling else spec.replicas, user_labels=user_labels),
+                              replicas=None if spec.autoscaling else spec.replicas, user_labels=user_labels,
+                              recreate=bool(workload.single_attach_claims())),
         availability.disruption_budget(name, namespace, replicas=spec.replicas, min_replicas=min_replicas,
                                        user_labels=user_labels),
         autoscaling.scaled_object(name, namespace, spec.autoscaling, spec.replicas, user_labels)

@@ -12,7 +12,7 @@ from typing import Any
 
 from lattice.api.platform import LatticePlatformSpec
 from lattice.api.workload import Container, Dependency, Probe, ServicePort, Workload
-from lattice.compiler import naming
+from lattice.compiler import naming, storage
 from lattice.compiler.config import ContainerConfig, WorkloadConfig
 from lattice.compiler.meta import Obj
 
@@ -207,11 +207,7 @@ def _mounts(cname: str, container: Container, cfg: ContainerConfig) -> list[Obj]
         mounts.append({"name": naming.files_volume(cname), "mountPath": target, "subPath": key, "readOnly": True})
     for file in cfg.secret_files:
         mounts.append({"name": file.volume, "mountPath": file.target, "subPath": file.key, "readOnly": True})
-    for target, vol in container.volumes.items():
-        mount: Obj = {"name": naming.volume(vol.resource), "mountPath": target, "readOnly": vol.read_only}
-        if vol.path:
-            mount["subPath"] = vol.path
-        mounts.append(mount)
+    mounts.extend(storage.mounts(cname, container))
     return sorted(mounts, key=lambda m: (m["mountPath"], m["name"]))
 
 
@@ -235,13 +231,5 @@ def _volumes(name: str, workload: Workload, config: WorkloadConfig) -> list[Obj]
             secret_volumes.setdefault(file.volume, (file.secret, []))[1].append(secret_item)
         for volume, (secret, items) in secret_volumes.items():
             volumes.append({"name": volume, "secret": {"secretName": secret, "items": items}})
-    mounted = {
-        vol.resource
-        for container in workload.containers.values()
-        for vol in container.volumes.values()
-    }
-    for resource in sorted(mounted):
-        dep = workload.resources[resource]
-        volumes.append({"name": naming.volume(resource),
-                        "persistentVolumeClaim": {"claimName": naming.claim(name, resource, dep.id)}})
+    volumes.extend(storage.pod_volumes(name, workload))
     return sorted(volumes, key=lambda v: v["name"])
