@@ -115,16 +115,6 @@ CASES: list[tuple[str, str]] = [
         '  hint: did you mean `LatticeService`?\n'
     ),
     (
-        'limits-memory-missing.yaml',
-        'error: FILE:13: LatticeService demo/shop: spec.workload.containers.main.resources.limits.memory: required field `memory` is missing\n'
-        '  hint: add `memory: 512Mi` under `limits`; without a limit one container can starve its neighbours\n'
-    ),
-    (
-        'limits-missing.yaml',
-        'error: FILE:12: LatticeService demo/shop: spec.workload.containers.main.resources.limits: required field `limits` is missing\n'
-        '  hint: add `limits: {cpu: 500m, memory: 512Mi}`; without a limit one container can starve its neighbours\n'
-    ),
-    (
         'memory-quantity-invalid.yaml',
         'error: FILE:13: LatticeService demo/shop: spec.workload.containers.main.resources.limits.memory: `512MB` is not a Kubernetes quantity (quantities take no `B`)\n'
         '  hint: write `512Mi` (binary units) or `512M` (decimal units)\n'
@@ -343,6 +333,11 @@ CASES: list[tuple[str, str]] = [
         'volume-storage-class-without-size.yaml',
         'error: FILE:17: LatticeService demo/shop: spec.workload.resources.data.params.storageClass: `storageClass` applies to a claim, but a volume with neither `size` nor `id` is an emptyDir\n'
         '  hint: add `size` (this workload owns the claim) or `id` (a claim someone else owns), or remove `storageClass` for an emptyDir\n'
+    ),
+    (
+        'request-above-default-limit.yaml',
+        "error: FILE:13: LatticeService demo/shop: spec.workload.containers.main.resources.requests.memory: the request (1Gi) is larger than the platform's default memory limit (512Mi), which applies because the container sets no limit\n"
+        '  hint: set `limits: {memory: 1Gi}` (or more) under `resources`, or lower the request\n'
     ),
 ]
 

@@ -168,3 +168,46 @@ def test_an_autoscaler_capped_at_one_pod_may_mount_a_readwriteonce_claim() -> No
                                   resources={"data": {"type": "volume", "params": {"size": "1Gi"}}}))
     assert result.ok, [s.errors for s in result.services]
     assert _strategy(result) == {"type": "Recreate"}
+
+
+# --- containers without limits -------------------------------------------------------------------------------
+
+def _platform(**spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "lattice.dev/v1alpha1", "kind": "LatticePlatform", "metadata": {"name": "default"},
+            "spec": spec}
+
+
+def _no_resources() -> dict[str, Any]:
+    doc = service()
+    del doc["spec"]["workload"]["containers"]["main"]["resources"]
+    return doc
+
+
+def test_a_container_without_resources_runs_under_the_platform_defaults_with_a_warning() -> None:
+    result = compile_docs(_no_resources())
+    outcome = result.services[0]
+    assert outcome.ok, outcome.errors
+    assert pod_spec(result)["containers"][0]["resources"] == {
+        "limits": {"cpu": "500m", "memory": "512Mi"}, "requests": {"cpu": "500m", "memory": "512Mi"}}
+    assert [w.render() for w in outcome.warnings if "resources" in w.path] == [
+        "spec.workload.containers.main.resources.limits: no limits are set, so the container runs under the "
+        "platform's defaults (cpu: 500m, memory: 512Mi), and quotas count them; a request not given equals its "
+        "limit (hint: set what the container needs, e.g. `limits: {cpu: 500m, memory: 512Mi}` under `resources`)"]
+
+
+def test_the_platform_sets_the_default_limits_and_a_container_keeps_its_own() -> None:
+    doc = service(container={"resources": {"limits": {"cpu": "2"}, "requests": {"memory": "64Mi"}}})
+    platform = _platform(defaults={"resources": {"limits": {"cpu": "250m", "memory": "128Mi"}}})
+    result = compile_docs(doc, platform)
+    outcome = result.services[0]
+    assert outcome.ok, outcome.errors
+    assert pod_spec(result)["containers"][0]["resources"] == {
+        "limits": {"cpu": "2", "memory": "128Mi"}, "requests": {"cpu": "2", "memory": "64Mi"}}
+    assert [w.message for w in outcome.warnings if "resources" in w.path] == [
+        "no memory limit is set, so the container runs under the platform's default (memory: 128Mi), and quotas "
+        "count it; a request not given equals its limit"]
+
+
+def test_a_container_with_its_own_limits_gets_no_warning() -> None:
+    outcome = compile_docs(service(service={"ports": {"http": {"port": 8080}}})).services[0]
+    assert outcome.ok and outcome.warnings == []

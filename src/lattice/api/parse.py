@@ -143,7 +143,6 @@ def _problem(root: type[BaseModel], err: Any) -> Problem:
 
 
 _MISSING_EXAMPLES = {
-    "limits": "`limits: {cpu: 500m, memory: 512Mi}`; without a limit one container can starve its neighbours",
     "image": "`image: registry.example.com/team/app@sha256:<64 hex>`",
     "containers": "`containers: {main: {image: ..., resources: {limits: {cpu: 500m, memory: 512Mi}}}}`",
     "workload": "`workload: {containers: {...}}`",

@@ -9,7 +9,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from lattice.api.base import DnsLabel, DnsSubdomain, Labels, Model, Resource
+from lattice.api.base import DnsLabel, DnsSubdomain, Labels, Model, Quantity, Resource
 
 
 class Mesh(Model):
@@ -72,6 +72,24 @@ class Topology(Model):
     host_key: str = "kubernetes.io/hostname"
 
 
+class DefaultLimits(Model):
+    cpu: Quantity = "500m"
+    memory: Quantity = "512Mi"
+
+
+class DefaultResources(Model):
+    limits: DefaultLimits = Field(
+        default_factory=DefaultLimits,
+        description="Limits of a container that sets none (requests default to the limits, as everywhere).",
+    )
+
+
+class Defaults(Model):
+    """What a workload gets where it says nothing (most Score files set no limits)."""
+
+    resources: DefaultResources = Field(default_factory=DefaultResources)
+
+
 class LatticePlatformSpec(Model):
     cluster_domain: DnsSubdomain = "cluster.local"
     mesh: Mesh = Field(default_factory=Mesh)
@@ -82,6 +100,7 @@ class LatticePlatformSpec(Model):
     topology: Topology = Field(default_factory=Topology)
     dns: Dns = Field(default_factory=Dns)
     ingress: IngressDefaults = Field(default_factory=IngressDefaults)
+    defaults: Defaults = Field(default_factory=Defaults)
     system_namespaces: list[DnsLabel] = Field(
         default_factory=lambda: [
             "kube-system", "kube-public", "kube-node-lease", "istio-system", "cilium", "monitoring"

@@ -68,23 +68,17 @@ class ResourceAmounts(Model):
 
 
 class ContainerResources(Model):
-    """Requests and limits. Limits are required so that no container can starve its neighbours."""
+    """Requests and limits. A limit left out is the platform's default (`spec.defaults.resources.limits`), so
+    that no container runs unbounded and quotas count what it may use; requests default to the limits."""
 
     requests: ResourceAmounts | None = None
-    limits: ResourceAmounts
+    limits: ResourceAmounts = Field(default_factory=ResourceAmounts)
 
     @model_validator(mode="after")
     def _requests_within_limits(self) -> ContainerResources:
         for field in ("cpu", "memory"):
-            if getattr(self.limits, field) is None:
-                example = "500m" if field == "cpu" else "512Mi"
-                raise invalid(
-                    f"required field `{field}` is missing",
-                    f"add `{field}: {example}` under `limits`; without a limit one container can starve its neighbours",
-                    ("limits", field),
-                )
-            if self.requests is None:
-                continue
+            if self.requests is None or getattr(self.limits, field) is None:
+                continue  # against a default limit, checked when compiling (the platform is known then)
             requested, limit = getattr(self.requests, field), getattr(self.limits, field)
             if requested is None:
                 continue
@@ -285,8 +279,8 @@ class Container(Model):
     """Files to place in the container, keyed by absolute target path."""
     volumes: dict[str, VolumeMount] = Field(default_factory=dict)
     """Volume resources to mount, keyed by absolute target path."""
-    resources: ContainerResources
-    """CPU and memory: limits required, requests default to the limits."""
+    resources: ContainerResources = Field(default_factory=ContainerResources)
+    """CPU and memory: limits not given are the platform's defaults; requests default to the limits."""
     liveness_probe: Probe | None = None
     """Restarts the container when it fails."""
     readiness_probe: Probe | None = None

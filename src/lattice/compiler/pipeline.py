@@ -14,6 +14,7 @@ from lattice.compiler import (
     authorization,
     autoscaling,
     availability,
+    budget,
     config,
     deployment,
     identity,
@@ -70,10 +71,12 @@ def compile_service(svc: LatticeService, context: CompileContext) -> CompileResu
     cfg = config.derive_config(workload.containers, resolver, base_path="spec.workload.containers",
                                user_labels=user_labels)
     problems = secrets.metadata_problems(svc.metadata.labels, svc.metadata.annotations, workload.resources)
-    if cfg.problems or problems:
-        raise LatticeError([*problems, *cfg.problems])
+    budget_errors, budget_warnings = budget.problems(workload.containers, platform.defaults.resources,
+                                                     "spec.workload.containers")
+    if cfg.problems or problems or budget_errors:
+        raise LatticeError([*problems, *cfg.problems, *budget_errors])
 
-    warnings: list[Problem] = [*cfg.warnings, *storage.warnings(workload)]
+    warnings: list[Problem] = [*cfg.warnings, *budget_warnings, *storage.warnings(workload)]
     min_replicas = autoscaling.min_replicas(spec.autoscaling, spec.replicas) if spec.autoscaling else None
     template = pods.pod_template(name=name, workload=workload, config=cfg, platform=platform,
                                  user_labels=user_labels,

@@ -10,9 +10,10 @@ import hashlib
 import json
 from typing import Any
 
-from lattice.api.platform import LatticePlatformSpec
+from lattice.api.platform import DefaultResources, LatticePlatformSpec
 from lattice.api.workload import Container, Dependency, Probe, ServicePort, Workload
 from lattice.compiler import naming, storage
+from lattice.compiler.budget import Budget, budget
 from lattice.compiler.config import ContainerConfig, WorkloadConfig
 from lattice.compiler.meta import Obj
 
@@ -40,7 +41,7 @@ def pod_template(
     for index, (cname, container) in enumerate(workload.containers.items()):
         containers.append(
             _container(cname, container, config.containers[cname], ports if index == 0 else {},
-                       gpu=_gpu(workload.resources) if index == 0 else None)
+                       gpu=_gpu(workload.resources) if index == 0 else None, defaults=platform.defaults.resources)
         )
     spec: Obj = {
         "serviceAccountName": naming.service_account(name),
@@ -96,12 +97,12 @@ def _gpu(resources: dict[str, Dependency]) -> Dependency | None:
 
 
 def _container(cname: str, container: Container, cfg: ContainerConfig, ports: dict[str, ServicePort],
-               gpu: Dependency | None) -> Obj:
+               gpu: Dependency | None, defaults: DefaultResources) -> Obj:
     out: Obj = {
         "name": cname,
         "image": container.image,
         "imagePullPolicy": "IfNotPresent" if "@" in container.image else "Always",
-        "resources": _resources(container, gpu),
+        "resources": _resources(budget(container, defaults), gpu),
         "securityContext": _security_context(container),
         "volumeMounts": _mounts(cname, container, cfg),
     }
@@ -132,13 +133,8 @@ def _container(cname: str, container: Container, cfg: ContainerConfig, ports: di
     return out
 
 
-def _resources(container: Container, gpu: Dependency | None) -> Obj:
-    limits = {"cpu": container.resources.limits.cpu, "memory": container.resources.limits.memory}
-    requested = container.resources.requests
-    requests = {
-        "cpu": (requested.cpu if requested and requested.cpu else limits["cpu"]),
-        "memory": (requested.memory if requested and requested.memory else limits["memory"]),
-    }
+def _resources(plan: Budget, gpu: Dependency | None) -> Obj:
+    limits, requests = dict(plan.limits), dict(plan.requests)
     if gpu is not None and gpu.params.count:
         limits[GPU_RESOURCE] = str(gpu.params.count)
         requests[GPU_RESOURCE] = str(gpu.params.count)
