@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from lattice.api import parse_resource
 from lattice.compiler.meta import Obj
+from lattice.errors import LatticeError
 from lattice.fleet import FleetResult, Sourced, compile_fleet
 
 IMAGE = "registry.example.com/team/app:1.0"
@@ -211,3 +214,35 @@ def test_the_platform_sets_the_default_limits_and_a_container_keeps_its_own() ->
 def test_a_container_with_its_own_limits_gets_no_warning() -> None:
     outcome = compile_docs(service(service={"ports": {"http": {"port": 8080}}})).services[0]
     assert outcome.ok and outcome.warnings == []
+
+
+# --- registry credentials ------------------------------------------------------------------------------------
+
+def _image_provider(**credentials: Any) -> dict[str, Any]:
+    return {"apiVersion": "lattice.dev/v1alpha1", "kind": "ImageProvider", "metadata": {"name": "team"},
+            "spec": {"registry": "registry.example.com", "credentials": {"provider": "vault", **credentials}}}
+
+
+def test_image_credentials_may_name_a_ready_dockerconfigjson() -> None:
+    """Synced as it is: no template renders it (a template without `data` keeps the fetched keys)."""
+    result = compile_docs(service(), _image_provider(path="ci/registry", dockerConfigJsonKey="config.json"))
+    pull = only(result, "ExternalSecret", "app-pull-team")["spec"]
+    assert pull["data"] == [{"secretKey": ".dockerconfigjson",
+                             "remoteRef": {"key": "ci/registry", "property": "config.json"}}]
+    assert pull["target"]["template"]["type"] == "kubernetes.io/dockerconfigjson"
+    assert "data" not in pull["target"]["template"]
+    assert pod_spec(result)["imagePullSecrets"] == [{"name": "app-pull-team"}]
+
+
+def test_image_credentials_without_a_ready_config_render_one_from_username_and_password() -> None:
+    pull = only(compile_docs(service(), _image_provider(path="ci/registry")), "ExternalSecret", "app-pull-team")
+    assert [d["secretKey"] for d in pull["spec"]["data"]] == ["password", "username"]
+    assert set(pull["spec"]["target"]["template"]["data"]) == {".dockerconfigjson"}
+
+
+def test_a_dockerconfigjson_key_must_be_a_secret_key() -> None:
+    with pytest.raises(LatticeError) as caught:
+        parse_resource(_image_provider(path="ci/registry", dockerConfigJsonKey="config json"))
+    assert [p.render() for p in caught.value.problems] == [
+        "spec.credentials.dockerConfigJsonKey: `config json` cannot be a key of a secret (hint: use letters, "
+        "digits, '-', '_' and '.', e.g. `.dockerconfigjson`)"]
