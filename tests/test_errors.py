@@ -339,11 +339,21 @@ CASES: list[tuple[str, str]] = [
         "error: FILE:13: LatticeService demo/shop: spec.workload.containers.main.resources.requests.memory: the request (1Gi) is larger than the platform's default memory limit (512Mi), which applies because the container sets no limit\n"
         '  hint: set `limits: {memory: 1Gi}` (or more) under `resources`, or lower the request\n'
     ),
+    (
+        'peer-failed.yaml',
+        'error: FILE:7: LatticeService demo/orders: spec.replicas: `two` is not a whole number\n'
+        '  hint: write a number without quotes, e.g. `3`\n'
+        'error: FILE:40: LatticeService demo/cart: spec.workload.containers.main.variables.ORDERS_URL: `${resources.orders.url}` needs the port of service `demo/orders`, which failed to compile (its errors are reported with it)\n'
+        '  hint: fix the errors of `demo/orders`, or write `${resources.orders.host}` and the port\n'
+        'warning: FILE:30: LatticeService demo/shop: spec.workload.resources.orders: demo/orders failed to compile (its errors are reported with it), so no traffic flows between demo/shop and demo/orders until it compiles\n'
+        '  hint: fix the errors of demo/orders\n'
+    ),
 ]
 
 # Inputs whose stdout is not empty although the run fails: the services still compiled, by name.
 SURVIVORS: dict[str, set[str]] = {
     "mixed-fleet.yaml": {"good"},
+    "peer-failed.yaml": {"shop", "shop-main-env"},
 }
 
 

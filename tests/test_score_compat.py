@@ -246,3 +246,35 @@ def test_a_dockerconfigjson_key_must_be_a_secret_key() -> None:
     assert [p.render() for p in caught.value.problems] == [
         "spec.credentials.dockerConfigJsonKey: `config json` cannot be a key of a secret (hint: use letters, "
         "digits, '-', '_' and '.', e.g. `.dockerconfigjson`)"]
+
+
+# --- peers that failed ------------------------------------------------------------------------------------------
+
+def _peer(name: str, **resources: Any) -> dict[str, Any]:
+    return service(name, service={"ports": {"http": {"port": 8080}}}, resources=resources)
+
+
+def test_a_peer_that_failed_to_compile_is_reported_as_failed() -> None:
+    broken = _peer("orders", shop={"type": "service", "direction": "inbound"})
+    broken["spec"]["workload"]["containers"]["main"]["variables"] = {"X": "${resources.nope.host}"}
+    result = compile_docs(_peer("shop", orders={"type": "service"}), broken)
+    shop = next(s for s in result.services if s.ref.name == "shop")
+    assert shop.ok
+    assert [w.render() for w in shop.warnings] == [
+        "spec.workload.resources.orders: demo/orders failed to compile (its errors are reported with it), so no "
+        "traffic flows between demo/shop and demo/orders until it compiles (hint: fix the errors of demo/orders)"]
+
+
+def test_a_peer_defined_twice_is_reported_as_failed_not_as_missing() -> None:
+    orders = _peer("orders", shop={"type": "service", "direction": "inbound"})
+    result = compile_docs(_peer("shop", orders={"type": "service"}), orders, orders)
+    shop = next(s for s in result.services if s.ref.name == "shop")
+    assert [w.message for w in shop.warnings] == [
+        "demo/orders failed to compile (its errors are reported with it), so no traffic flows between demo/shop "
+        "and demo/orders until it compiles"]
+
+
+def test_a_peer_missing_from_the_fleet_is_still_one_sided() -> None:
+    result = compile_docs(_peer("shop", orders={"type": "service"}))
+    assert [w.message for w in result.services[0].warnings] == [
+        "demo/shop calls demo/orders, but demo/orders has not agreed, so no traffic is allowed between them"]
