@@ -167,7 +167,7 @@ def check_fleet(items: list[Sourced], failed: Iterable[ObjectRef] = ()
     unique = _duplicates(items, errors)
     refused = {(item.ref.namespace or "", item.resource.name) for item in items
                if item.resource.kind in _WORKLOAD_KINDS} - {(i.ref.namespace or "", i.resource.name) for i in unique}
-    refused |= {(ref.namespace or "", ref.name) for ref in failed if ref.kind in _WORKLOAD_KINDS}
+    refused |= {(ref.namespace or "default", ref.name) for ref in failed if ref.kind in _WORKLOAD_KINDS}
     context = build_context(unique, errors, frozenset(refused))
     return unique, context, errors
 
