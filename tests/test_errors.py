@@ -348,6 +348,11 @@ CASES: list[tuple[str, str]] = [
         'warning: FILE:30: LatticeService demo/shop: spec.workload.resources.orders: demo/orders failed to compile (its errors are reported with it), so no traffic flows between demo/shop and demo/orders until it compiles\n'
         '  hint: fix the errors of demo/orders\n'
     ),
+    (
+        'volumes-score-list-form.yaml',
+        "error: FILE:12: LatticeService demo/shop: spec.workload.containers.main.volumes: `volumes` is a list, Score's deprecated form; Lattice takes a mapping keyed by target path\n"
+        '  hint: write each entry under its target, e.g. `volumes: {/data: {source: "${resources.data}"}}`\n'
+    ),
 ]
 
 # Inputs whose stdout is not empty although the run fails: the services still compiled, by name.

@@ -7,10 +7,11 @@ kind embedding a workload gets them.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from lattice.api.base import DnsLabel, Labels, Model, Quantity, check_dns_label
@@ -289,6 +290,23 @@ class Container(Model):
     """Holds the other probes until the container has started."""
     security: SecurityOverrides | None = None
     """Explicit, visible deviations from the restricted security context."""
+
+    @field_validator("files", "volumes", mode="before")
+    @classmethod
+    def _score_list_form(cls, value: Any, info: ValidationInfo) -> Any:
+        """Score's deprecated list form (`- target: /data`) gets the map it translates to, not "expected a
+        mapping"."""
+        if not isinstance(value, list):
+            return value
+        first = next((item for item in value if isinstance(item, dict) and "target" in item), None)
+        if first is None:
+            return value
+        rest = {k: v for k, v in first.items() if k != "target"}
+        shown = ", ".join(f"{k}: {json.dumps(v)}" for k, v in rest.items())  # JSON scalars are YAML too
+        raise invalid(
+            f"`{info.field_name}` is a list, Score's deprecated form; Lattice takes a mapping keyed by target path",
+            f"write each entry under its target, e.g. `{info.field_name}: {{{first['target']}: {{{shown}}}}}`",
+        )
 
     @field_validator("command")
     @classmethod
