@@ -7,6 +7,7 @@ runs (see `lattice.collector`). One workload failing never stops the others.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Set
 from dataclasses import dataclass, field
 
 from lattice.api.base import Resource
@@ -23,7 +24,7 @@ from lattice.compiler.meta import Obj
 from lattice.compiler.nodes import mesh_member_node, service_node
 from lattice.compiler.pipeline import CompileResult, compile_mesh_member
 from lattice.errors import LatticeError, ObjectRef, Problem
-from lattice.graph import FleetGraph, Key, OneSided, build_graph, show
+from lattice.graph import FleetGraph, Key, OneSided, build_graph, show, target_of
 
 PLATFORM_NAME = "default"
 
@@ -90,7 +91,8 @@ class FleetResult:
         return self.context.graph.one_sided
 
 
-def build_context(items: list[Sourced], errors: list[Diagnostic]) -> CompileContext:
+def build_context(items: list[Sourced], errors: list[Diagnostic],
+                  failed: frozenset[Key] = frozenset()) -> CompileContext:
     platform = _platform(items, errors)
     nodes = []
     secret_providers: dict[str, SecretProviderSpec] = {}
@@ -107,7 +109,7 @@ def build_context(items: list[Sourced], errors: list[Diagnostic]) -> CompileCont
             image_providers[res.name] = res.spec
     return CompileContext(platform=platform, graph=build_graph(nodes),
                           secret_providers=dict(sorted(secret_providers.items())),
-                          image_providers=dict(sorted(image_providers.items())))
+                          image_providers=dict(sorted(image_providers.items())), failed=failed)
 
 
 def _platform(items: list[Sourced], errors: list[Diagnostic]) -> LatticePlatformSpec:
@@ -155,11 +157,18 @@ def _duplicates(items: list[Sourced], errors: list[Diagnostic]) -> list[Sourced]
     return [item for item in items if _identity(item) not in repeated]
 
 
-def check_fleet(items: list[Sourced]) -> tuple[list[Sourced], CompileContext, list[Diagnostic]]:
-    """Fleet-level checks (duplicates, the platform singleton) and the compile context they yield."""
+def check_fleet(items: list[Sourced], failed: Iterable[ObjectRef] = ()
+                ) -> tuple[list[Sourced], CompileContext, list[Diagnostic]]:
+    """Fleet-level checks (duplicates, the platform singleton) and the compile context they yield.
+
+    `failed` names the inputs that did not even parse: workloads among them are known to have failed, so
+    that their peers are told so instead of being told that they are missing or have not agreed."""
     errors: list[Diagnostic] = []
     unique = _duplicates(items, errors)
-    context = build_context(unique, errors)
+    refused = {(item.ref.namespace or "", item.resource.name) for item in items
+               if item.resource.kind in _WORKLOAD_KINDS} - {(i.ref.namespace or "", i.resource.name) for i in unique}
+    refused |= {(ref.namespace or "default", ref.name) for ref in failed if ref.kind in _WORKLOAD_KINDS}
+    context = build_context(unique, errors, frozenset(refused))
     return unique, context, errors
 
 
@@ -197,14 +206,34 @@ def one_sided_warning(edge: OneSided, about: Key, graph: FleetGraph) -> Problem:
     )
 
 
-def compile_fleet(items: list[Sourced]) -> FleetResult:
-    """Compile every LatticeService and LatticeMeshMember in `items`; other kinds are validated and counted."""
+def failed_peer_warnings(graph: FleetGraph, about: Key, failed: Set[Key]) -> list[Problem]:
+    """A warning for each service `about` declares that failed (to parse, as a duplicate or to compile):
+    nothing flows to or from it, and the reason is its own errors, not a missing agreement."""
+    node = graph.nodes.get(about)
+    if node is None:
+        return []
+    out = []
+    for resource, dep in sorted(node.dependencies.items()):
+        target = target_of(about[0], resource, dep) if dep.type == "service" else None
+        if target is not None and target in failed:
+            out.append(Problem(
+                f"{resources_path(graph, about)}.{resource}",
+                f"{show(target)} failed to compile (its errors are reported with it), so no traffic flows between "
+                f"{show(about)} and {show(target)} until it compiles",
+                f"fix the errors of {show(target)}",
+            ))
+    return out
+
+
+def compile_fleet(items: list[Sourced], failed: Iterable[ObjectRef] = ()) -> FleetResult:
+    """Compile every LatticeService and LatticeMeshMember in `items`; other kinds are validated and counted.
+    `failed` names inputs that did not parse (see `check_fleet`)."""
     with collector_paused():
-        return _compile_fleet(items)
+        return _compile_fleet(items, failed)
 
 
-def _compile_fleet(items: list[Sourced]) -> FleetResult:
-    items, context, errors = check_fleet(items)
+def _compile_fleet(items: list[Sourced], failed: Iterable[ObjectRef]) -> FleetResult:
+    items, context, errors = check_fleet(items, failed)
     outcomes: list[ServiceOutcome] = []
     others: Counter[str] = Counter()
     services: list[LatticeService] = []
@@ -228,10 +257,16 @@ def _compile_fleet(items: list[Sourced]) -> FleetResult:
                 services.append(res)
         outcomes.append(outcome)
     by_key = {(o.ref.namespace or "", o.ref.name): o for o in outcomes}
+    failed_keys = context.failed | {key for key, o in by_key.items() if not o.ok}
     for edge in context.graph.one_sided:
         for about in (edge.declared_by, edge.missing):
+            if about == edge.declared_by and edge.missing in failed_keys:
+                continue  # said by the failed-peer warning: the other side failed, it did not refuse
             if about in by_key and by_key[about].ok:  # a failed workload's errors come first
                 by_key[about].warnings.append(one_sided_warning(edge, about, context.graph))
+    for key, outcome in by_key.items():
+        if outcome.ok:
+            outcome.warnings.extend(failed_peer_warnings(context.graph, key, failed_keys))
     return FleetResult(
         services=outcomes, errors=errors, others=others, context=context,
         cluster_objects=platform_objects(context, [obj for outcome in outcomes for obj in outcome.objects]),

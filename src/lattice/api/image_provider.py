@@ -10,6 +10,7 @@ from pydantic import Field, field_validator
 from lattice.api.base import DnsLabel, Model, Resource
 from lattice.errors import invalid
 
+_SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 _REGISTRY = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]+)?(/[a-z0-9._/-]+)?$")
 
 
@@ -32,8 +33,22 @@ class Trust(Model):
 
 
 class Credentials(Model):
+    """Where the registry's pull credentials live in a secret provider."""
+
     provider: DnsLabel
     path: str = Field(min_length=1)
+    docker_config_json_key: str | None = None
+    """The key at `path` that already holds a complete `.dockerconfigjson` (what `docker login` writes, or
+    what `kubectl create secret docker-registry` stores); it is synced as it is. Without it, `path` holds
+    `username` and `password`, and Lattice renders the `.dockerconfigjson` from them."""
+
+    @field_validator("docker_config_json_key")
+    @classmethod
+    def _secret_key(cls, value: str | None) -> str | None:
+        if value is not None and not _SECRET_KEY.match(value):
+            raise invalid(f"`{value}` cannot be a key of a secret",
+                          "use letters, digits, '-', '_' and '.', e.g. `.dockerconfigjson`")
+        return value
 
 
 class ImageProviderSpec(Model):

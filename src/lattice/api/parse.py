@@ -61,8 +61,8 @@ def parse_resource(doc: Any) -> Resource:
         raise LatticeError.one("apiVersion", f"unsupported apiVersion `{api_version}`", f"write `{GROUP_VERSION}`")
     model = KINDS.get(kind) if isinstance(kind, str) else None
     if model is None:
-        close = difflib.get_close_matches(str(kind), KINDS, n=1)
-        hint = f"did you mean `{close[0]}`?" if close else f"use one of: {', '.join(sorted(KINDS))}"
+        close = _close_kind(str(kind))
+        hint = f"did you mean `{close}`?" if close else f"use one of: {', '.join(sorted(KINDS))}"
         raise LatticeError.one("kind", f"unknown kind `{kind}`", hint)
     try:
         resource = model.model_validate(doc)
@@ -72,6 +72,23 @@ def parse_resource(doc: Any) -> Resource:
         raise LatticeError.one("metadata.namespace", f"{model.KIND} is cluster-scoped and takes no namespace",
                                "remove `metadata.namespace`")
     return resource
+
+
+def _close_kind(kind: str) -> str | None:
+    """The kind `kind` is most likely a misspelling of, if any.
+
+    Most kinds share the prefix `Lattice`, which alone makes any `Lattice…` word look close to all of them
+    (`LatticeRoute` to `LatticeQuota`): the part after the prefix must be close too, or the whole name nearly
+    equal (a typo in the prefix itself, `LaticeService`)."""
+    def ratio(a: str, b: str) -> float:
+        return difflib.SequenceMatcher(None, a, b).ratio()
+
+    def stem(name: str) -> str:
+        return name.lower().removeprefix("lattice")
+
+    scored = [(max(ratio(stem(kind), stem(k)) / 0.75, ratio(kind.lower(), k.lower()) / 0.9), k) for k in KINDS]
+    best, name = max(scored)
+    return name if best >= 1 else None
 
 
 def _problem(root: type[BaseModel], err: Any) -> Problem:
@@ -126,7 +143,6 @@ def _problem(root: type[BaseModel], err: Any) -> Problem:
 
 
 _MISSING_EXAMPLES = {
-    "limits": "`limits: {cpu: 500m, memory: 512Mi}`; without a limit one container can starve its neighbours",
     "image": "`image: registry.example.com/team/app@sha256:<64 hex>`",
     "containers": "`containers: {main: {image: ..., resources: {limits: {cpu: 500m, memory: 512Mi}}}}`",
     "workload": "`workload: {containers: {...}}`",

@@ -10,7 +10,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import AfterValidator, Field
 from pydantic_core import PydanticCustomError
 
-from lattice.api.base import LABEL_VALUE, DnsLabel, DnsSubdomain, Labels, Model, Resource, check_dns_label
+from lattice.api.base import LABEL_VALUE, DnsLabel, DnsSubdomain, Labels, Model, Quantity, Resource, check_dns_label
 from lattice.errors import invalid, reraise_at
 
 
@@ -118,6 +118,24 @@ class Topology(Model):
     host_key: str = "kubernetes.io/hostname"
 
 
+class DefaultLimits(Model):
+    cpu: Quantity = "500m"
+    memory: Quantity = "512Mi"
+
+
+class DefaultResources(Model):
+    limits: DefaultLimits = Field(
+        default_factory=DefaultLimits,
+        description="Limits of a container that sets none (requests default to the limits, as everywhere).",
+    )
+
+
+class Defaults(Model):
+    """What a workload gets where it says nothing (most Score files set no limits)."""
+
+    resources: DefaultResources = Field(default_factory=DefaultResources)
+
+
 class LatticePlatformSpec(Model):
     cluster_domain: DnsSubdomain = "cluster.local"
     mesh: Mesh = Field(default_factory=Mesh)
@@ -129,6 +147,7 @@ class LatticePlatformSpec(Model):
     dns: Dns = Field(default_factory=Dns)
     ingress: IngressDefaults = Field(default_factory=IngressDefaults)
     gpu: Gpu = Field(default_factory=Gpu)
+    defaults: Defaults = Field(default_factory=Defaults)
     system_namespaces: list[DnsLabel] = Field(
         default_factory=lambda: [
             "kube-system", "kube-public", "kube-node-lease", "istio-system", "cilium", "monitoring",

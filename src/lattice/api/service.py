@@ -121,6 +121,31 @@ class LatticeServiceSpec(Model):
                     )
         return self
 
+    @model_validator(mode="after")
+    def _single_attach_claims_run_one_pod(self) -> LatticeServiceSpec:
+        """A ReadWriteOnce (or ReadWriteOncePod) claim attaches to one node (one pod) at a time: the pods after
+        the first would wait on a Multi-Attach error. One pod works (the Deployment then rolls out with
+        `Recreate`, see `compiler/storage.py`); more pods, or an autoscaler, are refused here."""
+        claims = self.workload.single_attach_claims()
+        most = self.autoscaling.max if self.autoscaling is not None else 1
+        if not claims or (self.replicas <= 1 and most <= 1):
+            return self
+        many = f"{self.replicas} replicas" if self.replicas > 1 else f"autoscaling up to {most} pods"
+        names = [f"`{name}` ({self.workload.resources[name].access_mode})" for name in claims]
+        shown = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+        shared = [f"`{name}`" for name in claims if self.workload.resources[name].params.size is None]
+        raise invalid(
+            f"{many} would mount the claim{'s' if len(claims) > 1 else ''} {shown}, which "
+            f"attach{'' if len(claims) > 1 else 'es'} to one node at a time: a pod scheduled on another node waits "
+            "forever on a Multi-Attach error",
+            "run one pod (`replicas: 1` without `autoscaling`; each rollout then stops the old pod before it "
+            "starts the new one), or use claims that many nodes can attach: `accessMode: ReadWriteMany` "
+            "(`ReadOnlyMany` if every mount is read-only) with a storage class that provides it"
+            + (f" (for the shared claim{'s' if len(shared) > 1 else ''} {', '.join(shared)}, declare the access "
+               "mode its owner gave it)" if shared else ""),
+            ("replicas",) if self.replicas > 1 else ("autoscaling", "max"),
+        )
+
 
 class LatticeService(Resource):
     """A long-running service: containers, ports, dependencies, replicas, autoscaling and ingress."""

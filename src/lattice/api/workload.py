@@ -7,10 +7,11 @@ kind embedding a workload gets them.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from lattice.api.base import DnsLabel, Labels, Model, Quantity, check_dns_label
@@ -24,6 +25,7 @@ _IMAGE = re.compile(
     r"^(?P<name>[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)"
     r"(?::(?P<tag>[\w][\w.-]{0,127}))?(?:@(?P<digest>[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-fA-F]{32,}))?$"
 )
+TMP_PATH = "/tmp"
 _CHAR_NAMES = {" ": "a space", "\t": "a tab", "\n": "a line break", ";": "`;`", "$": "`$`"}
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 _MODE = re.compile(r"^0?[0-7]{3}$")
@@ -67,23 +69,17 @@ class ResourceAmounts(Model):
 
 
 class ContainerResources(Model):
-    """Requests and limits. Limits are required so that no container can starve its neighbours."""
+    """Requests and limits. A limit left out is the platform's default (`spec.defaults.resources.limits`), so
+    that no container runs unbounded and quotas count what it may use; requests default to the limits."""
 
     requests: ResourceAmounts | None = None
-    limits: ResourceAmounts
+    limits: ResourceAmounts = Field(default_factory=ResourceAmounts)
 
     @model_validator(mode="after")
     def _requests_within_limits(self) -> ContainerResources:
         for field in ("cpu", "memory"):
-            if getattr(self.limits, field) is None:
-                example = "500m" if field == "cpu" else "512Mi"
-                raise invalid(
-                    f"required field `{field}` is missing",
-                    f"add `{field}: {example}` under `limits`; without a limit one container can starve its neighbours",
-                    ("limits", field),
-                )
-            if self.requests is None:
-                continue
+            if self.requests is None or getattr(self.limits, field) is None:
+                continue  # against a default limit, checked when compiling (the platform is known then)
             requested, limit = getattr(self.requests, field), getattr(self.limits, field)
             if requested is None:
                 continue
@@ -162,6 +158,29 @@ class File(Model):
     mode: str | None = None
     no_expand: bool = False
 
+    @model_validator(mode="before")
+    @classmethod
+    def _score_fields_lattice_lacks(cls, data: Any) -> Any:
+        """Score's `source` and `binaryContent` get their own errors: a generic "unknown field, remove it"
+        would lose the file, and "did you mean `content`" would take base64 for the file's text."""
+        if not isinstance(data, dict):
+            return data
+        if "source" in data:
+            raise invalid(
+                "`source` points at a local file, which Lattice does not read (the controller compiles the same "
+                "object in the cluster, where that file does not exist)",
+                "inline the file's text: replace `source` with `content: |` and the text indented below it "
+                "(add `noExpand: true` if the text holds `${` that must stay as written)",
+                ("source",),
+            )
+        if "binaryContent" in data:
+            raise invalid(
+                "`binaryContent` is not supported: files are mounted from ConfigMap text data",
+                "if the decoded bytes are text, write that text under `content`; a binary file belongs in the image",
+                ("binaryContent",),
+            )
+        return data
+
     @field_validator("mode")
     @classmethod
     def _octal_mode(cls, value: str | None) -> str | None:
@@ -176,16 +195,45 @@ class File(Model):
 
 
 class VolumeMount(Model):
-    """A volume dependency mounted in a container (Score `volumes`, keyed by target path)."""
+    """A volume mounted in a container (Score `volumes`, keyed by target path): a `volume` resource named by
+    `source`, or, without `source` (`/cache: {}`), an empty directory of this container's own."""
 
-    source: str
+    source: str | None = None
+    """`${resources.NAME}` naming a `volume` resource; omit it for an emptyDir."""
     path: str | None = None
+    """A sub path inside the volume resource."""
     read_only: bool = False
+    medium: Literal["Memory"] | None = None
+    """emptyDir only: `Memory` backs it with tmpfs (counted against the container's memory limit)."""
+    size_limit: Quantity | None = None
+    """emptyDir only: the most it may hold; the kubelet evicts the pod beyond it."""
+
+    @model_validator(mode="after")
+    def _fits_kind(self) -> VolumeMount:
+        if self.source is None:
+            for field, given, why in (("path", self.path is not None, "a sub path of a volume resource"),
+                                      ("readOnly", self.read_only, "a read-only empty directory would stay empty")):
+                if given:
+                    raise invalid(f"`{field}` needs `source`: without it the mount is an empty directory, and "
+                                  f"`{field}` is {why}",
+                                  "add `source: ${resources.NAME}` naming a volume resource, "
+                                  f"or remove `{field}`", (field,))
+        else:
+            for field, value in (("medium", self.medium), ("sizeLimit", self.size_limit)):
+                if value is not None:
+                    raise invalid(f"`{field}` applies only to an emptyDir (a mount without `source`)",
+                                  f"remove `{field}`, or remove `source` for a directory of this container's own",
+                                  (field,))
+        return self
+
+    @property
+    def is_empty_dir(self) -> bool:
+        return self.source is None
 
     @property
     def resource(self) -> str:
         """The volume resource named by `source` (`${resources.data}` -> `data`); checked by Workload."""
-        match = _VOLUME_SOURCE.match(self.source)
+        match = _VOLUME_SOURCE.match(self.source or "")
         return match["name"] if match else ""
 
 
@@ -219,20 +267,21 @@ class Container(Model):
     image: ImageRef
     """Image reference, preferably by digest: `registry.example.com/team/app@sha256:<64 hex>`."""
     command: list[str] | None = None
-    """Entrypoint override; `command[0]` is an absolute path (there is no shell to search PATH)."""
+    """Entrypoint override; `command[0]` is a path or a name found in the image's PATH (no shell runs it)."""
     args: list[str] | None = None
     """Arguments; may use `${...}` placeholders, but never secrets (they would be visible in the pod spec)."""
     variables: dict[str, str] = Field(default_factory=dict)
     """Environment variables. Values may use `${resources.NAME.KEY}`, `${secret.NAME.KEY}`, `${metadata.name}`,
-    `${metadata.namespace}`; `$${` writes a literal `${`. Secret values only ever travel through Secrets."""
+    `${metadata.namespace}`; `$$` writes a literal `$` (so `$${` writes `${`). Secret values only ever travel
+    through Secrets."""
     env_from: list[str] = Field(default_factory=list)
     """Secret resources whose every key becomes an environment variable."""
     files: dict[str, File] = Field(default_factory=dict)
     """Files to place in the container, keyed by absolute target path."""
     volumes: dict[str, VolumeMount] = Field(default_factory=dict)
     """Volume resources to mount, keyed by absolute target path."""
-    resources: ContainerResources
-    """CPU and memory: limits required, requests default to the limits."""
+    resources: ContainerResources = Field(default_factory=ContainerResources)
+    """CPU and memory: limits not given are the platform's defaults; requests default to the limits."""
     liveness_probe: Probe | None = None
     """Restarts the container when it fails."""
     readiness_probe: Probe | None = None
@@ -242,19 +291,30 @@ class Container(Model):
     security: SecurityOverrides | None = None
     """Explicit, visible deviations from the restricted security context."""
 
+    @field_validator("files", "volumes", mode="before")
+    @classmethod
+    def _score_list_form(cls, value: Any, info: ValidationInfo) -> Any:
+        """Score's deprecated list form (`- target: /data`) gets the map it translates to, not "expected a
+        mapping"."""
+        if not isinstance(value, list):
+            return value
+        first = next((item for item in value if isinstance(item, dict) and "target" in item), None)
+        if first is None:
+            return value
+        rest = {k: v for k, v in first.items() if k != "target"}
+        shown = ", ".join(f"{k}: {json.dumps(v)}" for k, v in rest.items())  # JSON scalars are YAML too
+        raise invalid(
+            f"`{info.field_name}` is a list, Score's deprecated form; Lattice takes a mapping keyed by target path",
+            f"write each entry under its target, e.g. `{info.field_name}: {{{first['target']}: {{{shown}}}}}`",
+        )
+
     @field_validator("command")
     @classmethod
-    def _command_absolute(cls, value: list[str] | None) -> list[str] | None:
-        if value is not None:
-            if not value:
-                raise invalid("command is empty", "remove `command` to use the image's entrypoint")
-            first = value[0]
-            if not first.startswith("/") and "${" not in first:
-                raise invalid(
-                    f"`{first}` is not an absolute path",
-                    f"write the full path, e.g. `/usr/bin/{first}` (the image has no shell to search PATH)",
-                    (0,),
-                )
+    def _command_not_empty(cls, value: list[str] | None) -> list[str] | None:
+        # `command[0]` may be a bare name: the container runtime looks it up in the image's PATH without a
+        # shell (Kubernetes' own "Define a Command and Arguments for a Container" task uses `["printenv"]`).
+        if value is not None and not value:
+            raise invalid("command is empty", "remove `command` to use the image's entrypoint")
         return value
 
     @field_validator("variables")
@@ -277,6 +337,20 @@ class Container(Model):
             if not target.startswith("/"):
                 raise invalid(f"the target `{target}` is not an absolute path", f"write `/{target.lstrip('./')}`",
                               (target,))
+        return value
+
+    @field_validator("volumes")
+    @classmethod
+    def _platform_tmp(cls, value: dict[str, VolumeMount]) -> dict[str, VolumeMount]:
+        """The platform mounts a writable emptyDir at /tmp in every container (the root filesystem is
+        read-only). `/tmp: {}` asks for exactly that and compiles (with a warning); anything else there would
+        be a second mount at one path."""
+        mount = value.get(TMP_PATH)
+        if mount is not None and mount != VolumeMount():
+            fix = ("mount the volume at another path, e.g. `/data`" if mount.source is not None else
+                   "remove `medium`/`sizeLimit` to use the platform's /tmp, or mount this emptyDir at another path")
+            raise invalid(f"the platform already mounts a writable emptyDir at `{TMP_PATH}` in every container "
+                          "(the root filesystem is read-only)", fix, (TMP_PATH,))
         return value
 
 
@@ -357,7 +431,8 @@ class DependencyParams(Model):
     endpoints: dict[str, str] | None = None
     """External service: named endpoints (`https://host`, `http://host:port`, `host:port`, `tcp://addr:port`)."""
     size: Quantity | None = None
-    """Volume: the claim's size; given, this workload owns the claim."""
+    """Volume: the claim's size; given, this workload owns the claim. With neither `size` nor `id` the volume is
+    an emptyDir that the pod's containers share."""
     storage_class: str | None = None
     """Volume: the storage class."""
     access_mode: Literal["ReadWriteOnce", "ReadWriteMany", "ReadOnlyMany", "ReadWriteOncePod"] | None = None
@@ -452,6 +527,14 @@ class Dependency(Model):
                 "remove `direction`; traffic from outside the cluster comes through `ingress`",
                 ("direction",),
             )
+        if self.type == "volume" and self.id is None and self.params.size is None:
+            for name in sorted(given & {"storageClass", "accessMode"}):
+                raise invalid(
+                    f"`{name}` applies to a claim, but a volume with neither `size` nor `id` is an emptyDir",
+                    "add `size` (this workload owns the claim) or `id` (a claim someone else owns), "
+                    f"or remove `{name}` for an emptyDir",
+                    ("params", name),
+                )
         if self.namespace is not None and self.type != "service":
             raise invalid(f"namespace applies only to `service` dependencies, not to {article} `{self.type}`",
                           "remove `namespace`", ("namespace",))
@@ -460,6 +543,16 @@ class Dependency(Model):
     @property
     def effective_direction(self) -> Direction:
         return self.direction or "outbound"
+
+    @property
+    def is_claim(self) -> bool:
+        """A volume backed by a PersistentVolumeClaim (owned: `size`; shared: `id`), not an emptyDir."""
+        return self.type == "volume" and (self.params.size is not None or self.id is not None)
+
+    @property
+    def access_mode(self) -> str:
+        """A claim's access mode: as declared (for a shared claim, what its owner created), else ReadWriteOnce."""
+        return self.params.access_mode or "ReadWriteOnce"
 
 
 _PARAM_EXAMPLES = {"endpoints": '{api: "https://api.example.com"}', "count": "1"}
@@ -505,6 +598,14 @@ class Workload(Model):
     def ports(self) -> dict[str, ServicePort]:
         return self.service.ports if self.service else {}
 
+    def single_attach_claims(self) -> list[str]:
+        """The mounted volume resources whose claim one node (ReadWriteOnce) or one pod (ReadWriteOncePod) may
+        attach at a time, sorted: a pod that needs one elsewhere waits on a Multi-Attach error."""
+        mounted = {mount.resource for container in self.containers.values()
+                   for mount in container.volumes.values() if not mount.is_empty_dir}
+        return sorted(name for name in mounted if self.resources[name].is_claim
+                      and self.resources[name].access_mode in ("ReadWriteOnce", "ReadWriteOncePod"))
+
     def _what_is(self, name: str) -> str:
         dep = self.resources.get(name)
         return f"`{name}` is a `{dep.type}` resource" if dep else f"no resource `{name}` is declared"
@@ -515,9 +616,11 @@ class Workload(Model):
         secrets = sorted(n for n, d in self.resources.items() if d.type == "secret")
         for cname, container in self.containers.items():
             for target, mount in container.volumes.items():
+                if mount.is_empty_dir:
+                    continue
                 name = mount.resource
                 if name not in volumes:
-                    what = self._what_is(name or mount.source)
+                    what = self._what_is(name or mount.source or "")
                     hint = (f"write `source: ${{resources.{volumes[0]}}}`" if volumes else
                             "declare e.g. `data: {type: volume, params: {size: 1Gi}}` under `workload.resources` "
                             "and write `source: ${resources.data}`")

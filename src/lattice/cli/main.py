@@ -36,13 +36,14 @@ class OutputFormat(StrEnum):
 PathsArg = Annotated[list[str], typer.Argument(help="Files or directories (searched recursively for *.yaml, *.yml).")]
 
 
-def _load(paths: list[str]) -> tuple[list[Sourced], list[Document], int]:
-    """Parse every Lattice document; print each problem; return the resources and the error count."""
+def _load(paths: list[str], failed: list[ObjectRef] | None = None) -> tuple[list[Sourced], list[Document], int]:
+    """Parse every Lattice document; print each problem; return the resources and the error count.
+    The objects that did not parse are added to `failed`, when given."""
     with collector_paused():
-        return _load_documents(paths)
+        return _load_documents(paths, [] if failed is None else failed)
 
 
-def _load_documents(paths: list[str]) -> tuple[list[Sourced], list[Document], int]:
+def _load_documents(paths: list[str], failed: list[ObjectRef]) -> tuple[list[Sourced], list[Document], int]:
     try:
         files = collect_files(paths)
     except UsageError as exc:
@@ -68,6 +69,8 @@ def _load_documents(paths: list[str]) -> tuple[list[Sourced], list[Document], in
             for problem in exc.problems:
                 emit(format_problem("error", entry.source, entry.line_of(problem.path), ref, problem))
             errors += 1
+            if ref is not None:
+                failed.append(ref)
             continue
         items.append(Sourced(entry.source, resource, entry.document_line))
         docs.append(entry)
@@ -119,8 +122,9 @@ def compile_command(
 ) -> None:
     """Compile every LatticeService found and print the generated manifests."""
     with collector_paused():  # loading, compiling and rendering allocate no cycles (see lattice.collector)
-        items, docs, load_errors = _load(paths)
-        result = compile_fleet(items)
+        unparsed: list[ObjectRef] = []
+        items, docs, load_errors = _load(paths, unparsed)
+        result = compile_fleet(items, unparsed)
         failed = load_errors + _report(result, items, docs)
         if summary or out_dir is not None:
             if out_dir is not None:

@@ -27,6 +27,9 @@ class CompileContext:
     secret_providers: Mapping[str, SecretProviderSpec] = field(default_factory=dict)
     # ImageProviders by name: which registries the platform knows and how to pull from them.
     image_providers: Mapping[str, ImageProviderSpec] = field(default_factory=dict)
+    # Workloads of the fleet that are not in the graph because they failed (did not parse, or are defined
+    # twice): peers learn that they failed rather than that they are missing or have not agreed.
+    failed: frozenset[ServiceKey] = frozenset()
 
     def ports_of(self, namespace: str, name: str) -> Mapping[str, ServicePort] | None:
         """The ports another workload in the fleet declares, or None when it is not in the fleet."""

@@ -123,6 +123,14 @@ def volume(resource: str) -> str:
     return fit(f"vol-{resource}")
 
 
+def empty_dir_volume(container: str, target: str) -> str:
+    """A container's own emptyDir (`/cache: {}`): readable, and distinct for paths that read alike
+    (`/a-b`, `/a/b`) through a digest of the exact path."""
+    slug = re.sub(r"[^a-z0-9]+", "-", target.lower()).strip("-")
+    digest = hashlib.sha256(target.encode()).hexdigest()[:6]
+    return fit(f"empty-{container}-{slug}-{digest}")
+
+
 _KEY_CHARS = re.compile(r"[^-._a-zA-Z0-9]+")
 
 

@@ -9,16 +9,31 @@ from lattice.api.platform import Metrics
 from lattice.api.workload import ServicePort
 from lattice.compiler import naming
 from lattice.compiler.meta import Obj, owned
+from lattice.errors import Problem
 
 METRICS_PATH = "/metrics"
 
 
 def metrics_port(ports: dict[str, ServicePort]) -> str | None:
-    """The port metrics are read from: `metrics` if declared, else `http`, else the first."""
+    """The port metrics are read from: `metrics` if declared, else `http`, else the first; TCP ports only.
+
+    Scrapers fetch `/metrics` over HTTP, which runs over TCP: a UDP port (a `metrics` port that receives
+    StatsD packets, say) is never scraped, and policy never admits the scraper on it."""
+    tcp = [name for name, port in ports.items() if port.protocol == "TCP"]
     for preferred in ("metrics", "http"):
-        if preferred in ports:
+        if preferred in tcp:
             return preferred
-    return next(iter(ports), None)
+    return next(iter(tcp), None)
+
+
+def no_scrape_target_warning(ports: dict[str, ServicePort]) -> Problem:
+    """Why a service gets no scrape target, and what to declare so it does."""
+    what = "no TCP port is declared (metrics are read over HTTP)" if ports else "no ports are declared"
+    return Problem(
+        "spec.workload.service.ports",
+        f"{what}, so the service has no metrics scrape target",
+        "declare a `metrics` port (e.g. `metrics: {port: 9090}`) so the platform can observe it",
+    )
 
 
 def scrape_target(name: str, namespace: str, ports: dict[str, ServicePort], metrics: Metrics,

@@ -14,6 +14,7 @@ from lattice.compiler import (
     authorization,
     autoscaling,
     availability,
+    budget,
     config,
     deployment,
     gpu,
@@ -72,10 +73,12 @@ def compile_service(svc: LatticeService, context: CompileContext) -> CompileResu
                                user_labels=user_labels)
     problems = secrets.metadata_problems(svc.metadata.labels, svc.metadata.annotations, workload.resources)
     problems += gpu.model_problems(workload.resources, platform.gpu)
-    if cfg.problems or problems:
-        raise LatticeError([*problems, *cfg.problems])
+    budget_errors, budget_warnings = budget.problems(workload.containers, platform.defaults.resources,
+                                                     "spec.workload.containers")
+    if cfg.problems or problems or budget_errors:
+        raise LatticeError([*problems, *cfg.problems, *budget_errors])
 
-    warnings: list[Problem] = list(cfg.warnings)
+    warnings: list[Problem] = [*cfg.warnings, *budget_warnings, *storage.warnings(workload)]
     min_replicas = autoscaling.min_replicas(spec.autoscaling, spec.replicas) if spec.autoscaling else None
     template = pods.pod_template(name=name, workload=workload, config=cfg, platform=platform,
                                  user_labels=user_labels,
@@ -87,7 +90,8 @@ def compile_service(svc: LatticeService, context: CompileContext) -> CompileResu
         *storage.claims(name, namespace, workload.resources, user_labels),
         network_service.service(name, namespace, workload.ports, user_labels),
         deployment.deployment(name, namespace, pod_template=template,
-                              replicas=None if spec.autoscaling else spec.replicas, user_labels=user_labels),
+                              replicas=None if spec.autoscaling else spec.replicas, user_labels=user_labels,
+                              recreate=bool(workload.single_attach_claims())),
         availability.disruption_budget(name, namespace, replicas=spec.replicas, min_replicas=min_replicas,
                                        user_labels=user_labels),
         autoscaling.scaled_object(name, namespace, spec.autoscaling, spec.replicas, user_labels)
@@ -95,11 +99,7 @@ def compile_service(svc: LatticeService, context: CompileContext) -> CompileResu
     ]
     scrape = observability.scrape_target(name, namespace, workload.ports, platform.metrics, user_labels)
     if scrape is None:
-        warnings.append(Problem(
-            "spec.workload.service.ports",
-            "no ports are declared, so the service has no metrics scrape target",
-            "declare a `metrics` port (e.g. `metrics: {port: 9090}`) so the platform can observe it",
-        ))
+        warnings.append(observability.no_scrape_target_warning(workload.ports))
     objects.append(scrape)
     objects.extend(ingress.routes(svc, platform, user_labels))
     node = context.graph.nodes.get((namespace, name)) or nodes.service_node(svc)

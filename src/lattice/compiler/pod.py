@@ -10,10 +10,11 @@ import hashlib
 import json
 from typing import Any
 
-from lattice.api.platform import LatticePlatformSpec
+from lattice.api.platform import DefaultResources, LatticePlatformSpec
 from lattice.api.workload import Container, Dependency, Probe, ServicePort, Workload
 from lattice.compiler import gpu as gpus
-from lattice.compiler import naming
+from lattice.compiler import naming, storage
+from lattice.compiler.budget import Budget, budget
 from lattice.compiler.config import ContainerConfig, WorkloadConfig
 from lattice.compiler.meta import Obj
 
@@ -48,7 +49,7 @@ def pod_template(
     for index, (cname, container) in enumerate(workload.containers.items()):
         containers.append(
             _container(cname, container, config.containers[cname], ports if index == 0 else {},
-                       gpu=_gpu(workload.resources) if index == 0 else None)
+                       gpu=_gpu(workload.resources) if index == 0 else None, defaults=platform.defaults.resources)
         )
     spec: Obj = {
         "serviceAccountName": naming.service_account(name),
@@ -104,12 +105,12 @@ def _gpu(resources: dict[str, Dependency]) -> Dependency | None:
 
 
 def _container(cname: str, container: Container, cfg: ContainerConfig, ports: dict[str, ServicePort],
-               gpu: Dependency | None) -> Obj:
+               gpu: Dependency | None, defaults: DefaultResources) -> Obj:
     out: Obj = {
         "name": cname,
         "image": container.image,
         "imagePullPolicy": "IfNotPresent" if "@" in container.image else "Always",
-        "resources": _resources(container, gpu),
+        "resources": _resources(budget(container, defaults), gpu),
         "securityContext": _security_context(container),
         "volumeMounts": _mounts(cname, container, cfg),
     }
@@ -140,13 +141,8 @@ def _container(cname: str, container: Container, cfg: ContainerConfig, ports: di
     return out
 
 
-def _resources(container: Container, gpu: Dependency | None) -> Obj:
-    limits = {"cpu": container.resources.limits.cpu, "memory": container.resources.limits.memory}
-    requested = container.resources.requests
-    requests = {
-        "cpu": (requested.cpu if requested and requested.cpu else limits["cpu"]),
-        "memory": (requested.memory if requested and requested.memory else limits["memory"]),
-    }
+def _resources(plan: Budget, gpu: Dependency | None) -> Obj:
+    limits, requests = dict(plan.limits), dict(plan.requests)
     if gpu is not None and gpu.params.count:
         limits[GPU_RESOURCE] = str(gpu.params.count)
         requests[GPU_RESOURCE] = str(gpu.params.count)
@@ -219,11 +215,7 @@ def _mounts(cname: str, container: Container, cfg: ContainerConfig) -> list[Obj]
         mounts.append({"name": naming.files_volume(cname), "mountPath": target, "subPath": key, "readOnly": True})
     for file in cfg.secret_files:
         mounts.append({"name": file.volume, "mountPath": file.target, "subPath": file.key, "readOnly": True})
-    for target, vol in container.volumes.items():
-        mount: Obj = {"name": naming.volume(vol.resource), "mountPath": target, "readOnly": vol.read_only}
-        if vol.path:
-            mount["subPath"] = vol.path
-        mounts.append(mount)
+    mounts.extend(storage.mounts(cname, container))
     return sorted(mounts, key=lambda m: (m["mountPath"], m["name"]))
 
 
@@ -247,13 +239,5 @@ def _volumes(name: str, workload: Workload, config: WorkloadConfig) -> list[Obj]
             secret_volumes.setdefault(file.volume, (file.secret, []))[1].append(secret_item)
         for volume, (secret, items) in secret_volumes.items():
             volumes.append({"name": volume, "secret": {"secretName": secret, "items": items}})
-    mounted = {
-        vol.resource
-        for container in workload.containers.values()
-        for vol in container.volumes.values()
-    }
-    for resource in sorted(mounted):
-        dep = workload.resources[resource]
-        volumes.append({"name": naming.volume(resource),
-                        "persistentVolumeClaim": {"claimName": naming.claim(name, resource, dep.id)}})
+    volumes.extend(storage.pod_volumes(name, workload))
     return sorted(volumes, key=lambda v: v["name"])

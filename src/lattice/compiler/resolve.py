@@ -119,6 +119,12 @@ class Resolver:
         if key not in ("port", "url"):
             raise ResolveError(f"`{ph.text}`: a service resource has no key `{key}`", "use `host`, `port` or `url`")
         ports = self.context.ports_of(namespace, target)
+        if ports is None and (namespace, target) in self.context.failed:
+            raise ResolveError(
+                f"`{ph.text}` needs the port of service `{namespace}/{target}`, which failed to compile "
+                "(its errors are reported with it)",
+                f"fix the errors of `{namespace}/{target}`, or write `${{resources.{name}.host}}` and the port",
+            )
         if ports is None:
             raise ResolveError(
                 f"`{ph.text}` needs the port of service `{namespace}/{target}`, "

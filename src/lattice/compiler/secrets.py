@@ -36,6 +36,7 @@ ESO_API_VERSION = "external-secrets.io/v1"
 STORE_KIND = "ClusterSecretStore"
 ENGINE_VERSION = "v2"
 DOCKERCONFIGJSON = "kubernetes.io/dockerconfigjson"
+DOCKERCONFIGJSON_KEY = ".dockerconfigjson"  # the one key a Secret of that type must hold
 PULL_USERNAME_KEY = "username"
 PULL_PASSWORD_KEY = "password"
 
@@ -262,10 +263,17 @@ class SecretRouter:
                 ))
             name = naming.pull_secret(self.workload, provider)
             obj = self._skeleton(name, creds.provider, self.default_refresh)
-            obj["spec"]["target"]["template"] = self._template(
-                type=DOCKERCONFIGJSON, data={".dockerconfigjson": docker_config_template(spec.registry)})
-            obj["spec"]["data"] = [{"secretKey": key, "remoteRef": {"key": creds.path, "property": key}}
-                                   for key in (PULL_PASSWORD_KEY, PULL_USERNAME_KEY)]
+            if creds.docker_config_json_key is not None:
+                # A ready `.dockerconfigjson`, synced as it is: a template without `data` keeps the fetched keys
+                # and only sets the type and labels (ESO's ApplyTemplate falls back to the provider's data).
+                obj["spec"]["target"]["template"] = self._template(type=DOCKERCONFIGJSON)
+                obj["spec"]["data"] = [{"secretKey": DOCKERCONFIGJSON_KEY,
+                                        "remoteRef": {"key": creds.path, "property": creds.docker_config_json_key}}]
+            else:
+                obj["spec"]["target"]["template"] = self._template(
+                    type=DOCKERCONFIGJSON, data={DOCKERCONFIGJSON_KEY: docker_config_template(spec.registry)})
+                obj["spec"]["data"] = [{"secretKey": key, "remoteRef": {"key": creds.path, "property": key}}
+                                       for key in (PULL_PASSWORD_KEY, PULL_USERNAME_KEY)]
             names.append(name)
             objects.append(obj)
         return names, objects

@@ -1,4 +1,4 @@
-"""Placeholders in user text: `${resources.NAME.KEY}`, `${secret.NAME.KEY}`, `${metadata.name}`, `$${` escapes.
+"""Placeholders in user text: `${resources.NAME.KEY}`, `${secret.NAME.KEY}`, `${metadata.name}`; `$$` escapes `$`.
 
 Parsing is separate from resolving so that the secret router can see where secret fragments sit in a value
 without ever turning them into plain text.
@@ -28,16 +28,27 @@ Segment = str | Placeholder
 
 @lru_cache(maxsize=65536)
 def parse(text: str) -> tuple[Segment, ...]:
-    """Split text into literal strings and placeholders. Raises a validation error on a malformed one."""
+    """Split text into literal strings and placeholders. Raises a validation error on a malformed one.
+
+    Score's escape, as its reference implementation (score-go `framework/substitution.go`) applies it:
+    `$$` is one literal `$`, so `$${x}` is the literal text `${x}` (kept as written up to its `}`) and `$$$${x}`
+    is `$${x}`. A lone `$` not followed by `{` or `$` (`$HOME`, `costs $5`, a trailing `$`) is kept as written.
+    Unlike Score, an unclosed `${` is an error rather than literal text, so a typo cannot pass silently.
+    """
     if "$" not in text:
         return (text,)
     out: list[Segment] = []
     literal: list[str] = []
     i, n = 0, len(text)
     while i < n:
-        if text.startswith("$${", i):
-            literal.append("${")
-            i += 3
+        if text.startswith("$$", i):
+            close = text.find("}", i + 3) if text.startswith("{", i + 2) else -1
+            if close >= 0:  # `$${...}`: the placeholder's text, literally
+                literal.append(text[i + 1 : close + 1])
+                i = close + 1
+            else:
+                literal.append("$")
+                i += 2
         elif text.startswith("${", i):
             end = text.find("}", i + 2)
             if end < 0:
