@@ -71,6 +71,32 @@ def test_ambient_probes_are_admitted_from_istio_cnis_address_on_exactly_the_prob
     assert _ports(rules[0]) == [("7000", "TCP"), ("9000", "TCP"), ("9901", "TCP")]
 
 
+def _kubelet_ports(template: dict[str, Any]) -> list[tuple[str, str]]:
+    """The ports the kubelet will connect to, read from the pod template as the kubelet reads it."""
+    found = set()
+    for container in template["spec"]["containers"]:
+        named = {p["name"]: p["containerPort"] for p in container.get("ports", [])}
+        for field in ("livenessProbe", "readinessProbe", "startupProbe"):
+            probe = container.get(field) or {}
+            handler = probe.get("httpGet") or probe.get("tcpSocket") or probe.get("grpc")
+            if handler is not None:
+                port = handler["port"]
+                found.add(named[port] if isinstance(port, str) else port)
+    return [(str(port), "TCP") for port in sorted(found)]
+
+
+@pytest.mark.parametrize("fleet", ["examples", "security-and-storage", "worker-no-ports"])
+def test_every_ambient_pod_admits_the_kubelet_on_exactly_the_ports_it_probes(
+        fleet: str, examples_fleet: FleetResult) -> None:
+    result = examples_fleet if fleet == "examples" else compile_fleet(load_fleet(GOLDEN_INPUTS / f"{fleet}.yaml"))
+    deployments = [o for o in result.objects if o["kind"] == "Deployment"]
+    assert deployments
+    for deployment in deployments:
+        cnp = _one(result, "CiliumNetworkPolicy", deployment["metadata"]["name"])
+        probed = _kubelet_ports(deployment["spec"]["template"])
+        assert [_ports(r) for r in _probe_rules(cnp)] == ([probed] if probed else []), deployment["metadata"]
+
+
 def test_the_default_readiness_probe_is_admitted_on_the_first_container_port() -> None:
     result = _compile(_service("plain", service={"ports": {"web": {"port": 80, "targetPort": 8080}}}))
     assert [_ports(r) for r in _probe_rules(_one(result, "CiliumNetworkPolicy", "plain"))] == [[("8080", "TCP")]]
