@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 NAMESPACE_KEYS = ("k8s:io.kubernetes.pod.namespace", "io.kubernetes.pod.namespace")
+GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name"
+ANY_SOURCE = "*"
 
 
 @dataclass(frozen=True)
@@ -99,21 +101,35 @@ def l4_matrix(objects: Iterable[Mapping[str, Any]], pods: list[Pod], ports: set[
     return out
 
 
+def _binds(policy: Mapping[str, Any], pod: Pod, root_namespace: str) -> bool:
+    """Whether an AuthorizationPolicy applies to a pod: `targetRefs` to a Gateway binds that Gateway's pods
+    (Istio labels them with the Gateway's name), a selector its namespace's matching pods, no selector every
+    pod of its namespace -- or of the whole mesh in the root namespace."""
+    spec, namespace = policy["spec"], policy["metadata"]["namespace"]
+    if "targetRefs" in spec:
+        return namespace == pod.namespace and any(
+            ref.get("group") == "gateway.networking.k8s.io" and ref["kind"] == "Gateway"
+            and pod.label_map.get(GATEWAY_NAME_LABEL) == ref["name"] for ref in spec["targetRefs"])
+    if "selector" not in spec and namespace == root_namespace:
+        return True
+    return namespace == pod.namespace and _label_matches(spec.get("selector", {}), pod)
+
+
 def l7_matrix(objects: Iterable[Mapping[str, Any]], pods: list[Pod], root_namespace: str = "istio-system"
               ) -> set[tuple[str, tuple[str, str], int]]:
-    """(principal, destination, port) for every identity the ALLOW AuthorizationPolicies admit."""
+    """(principal, destination, port) for every identity the ALLOW AuthorizationPolicies admit; `*` for any
+    source, which only a Gateway's own policy may admit (its clients are outside the mesh)."""
     policies = [o for o in objects if o["kind"] == "AuthorizationPolicy"]
     out = set()
     for dst in pods:
-        applying = [p for p in policies
-                    if (p["metadata"]["namespace"] == root_namespace and "selector" not in p["spec"])
-                    or (p["metadata"]["namespace"] == dst.namespace and
-                        _label_matches(p["spec"].get("selector", {}), dst))]
-        for policy in applying:
+        for policy in (p for p in policies if _binds(p, dst, root_namespace)):
             assert policy["spec"].get("action", "ALLOW") == "ALLOW", policy
             for rule in policy["spec"].get("rules", []):
                 principals = [pr for f in rule.get("from", []) for pr in f["source"].get("principals", [])]
                 ports = [int(pt) for t in rule.get("to", []) for pt in t["operation"].get("ports", [])]
-                assert principals and ports, f"a rule admitting any identity or any port: {rule}"
+                assert ports, f"a rule admitting any port: {rule}"
+                if not principals:
+                    assert "from" not in rule and "targetRefs" in policy["spec"], f"a rule admitting anyone: {rule}"
+                    principals = [ANY_SOURCE]
                 out.update((pr, dst.key, pt) for pr in principals for pt in ports)
     return out

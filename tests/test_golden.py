@@ -68,7 +68,7 @@ def test_compiling_twice_is_byte_identical() -> None:
 
 def test_a_service_compiled_alone_gets_deny_all_policies() -> None:
     """compile_service without a fleet (a graph of one): nobody may call it and it may call nobody; only the
-    platform's scraper reaches its metrics port."""
+    platform's scraper reaches its metrics port (and, in ambient mode, the kubelet its probed port)."""
     from lattice.api import parse_resource
     from lattice.api.service import LatticeService
     from lattice.compiler import CompileContext, compile_service
@@ -84,9 +84,11 @@ def test_a_service_compiled_alone_gets_deny_all_policies() -> None:
     assert isinstance(svc, LatticeService)
     objects = compile_service(svc, CompileContext()).objects
     cnp = next(o for o in objects if o["kind"] == "CiliumNetworkPolicy")
-    assert [r["fromEndpoints"][0]["matchLabels"] for r in cnp["spec"]["ingress"]] == [
-        {"app.kubernetes.io/name": "vmagent", "k8s:io.kubernetes.pod.namespace": "monitoring"}]
+    assert [r.get("fromEndpoints", r.get("fromCIDR")) for r in cnp["spec"]["ingress"]] == [
+        [{"matchLabels": {"app.kubernetes.io/instance": "lattice", "app.kubernetes.io/name": "vmagent",
+                          "k8s:io.kubernetes.pod.namespace": "monitoring"}}],
+        ["169.254.7.127/32"]]
     assert cnp["spec"]["egress"] == [{}]
     policy = next(o for o in objects if o["kind"] == "AuthorizationPolicy")
     assert [r["from"][0]["source"]["principals"] for r in policy["spec"]["rules"]] == [
-        ["cluster.local/ns/monitoring/sa/vmagent"]]
+        ["cluster.local/ns/monitoring/sa/vmagent-lattice"]]

@@ -57,11 +57,11 @@ def test_namespaces_the_platform_names_are_exempt_even_when_not_listed() -> None
     platform = LatticePlatformSpec.model_validate({
         "systemNamespaces": ["kube-system"],
         "metrics": {"namespace": "observability"},
-        "mesh": {"controlPlaneNamespace": "istio-cp"},
+        "mesh": {"controlPlaneNamespace": "istio-cp", "rootNamespace": "mesh-root"},
         "dns": {"namespace": "dns"},
     })
     selector = _default_deny(platform)
-    for namespace in ("kube-system", "observability", "istio-cp", "dns", "istio-system"):
+    for namespace in ("kube-system", "observability", "istio-cp", "mesh-root", "dns"):
         assert not _cilium_selects(selector, _pod(namespace)), namespace
     # Only what the platform lists is exempt: the defaults it replaced are application namespaces again.
     assert _cilium_selects(selector, _pod("cert-manager"))

@@ -17,8 +17,6 @@ from tests.support.schemas import assert_valid
 
 TRUST = "cluster.local"
 HBONE = 15008
-SCRAPER = Pod(("monitoring", "vmagent"), "monitoring", (("app.kubernetes.io/name", "vmagent"),),
-              "ns/monitoring/sa/vmagent")
 STRANGER = Pod(("elsewhere", "stranger"), "elsewhere", (("app.kubernetes.io/name", "stranger"),),
                "ns/elsewhere/sa/stranger")
 
@@ -48,8 +46,33 @@ def _metrics_port(ports: dict[str, Any]) -> int | None:
     return None
 
 
+def _platform(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    return next((d["spec"] for d in docs if d["kind"] == "LatticePlatform"), {})
+
+
+def scraper(docs: list[dict[str, Any]], trust: str = TRUST) -> Pod:
+    """The scraper's pods as its operator runs them: the VictoriaMetrics operator names a VMAgent N's account
+    `vmagent-N` and labels its pods `app.kubernetes.io/name: vmagent`; prometheus-operator labels them
+    `app.kubernetes.io/name: prometheus` (account `prometheus-N`, kube-prometheus' convention); both add
+    `app.kubernetes.io/instance: N`. Explicit platform settings win."""
+    metrics = _platform(docs).get("metrics", {})
+    app = "prometheus" if metrics.get("stack") == "prometheus-operator" else "vmagent"
+    name, namespace = metrics.get("scraper", "lattice"), metrics.get("namespace", "monitoring")
+    labels = metrics.get("podLabels") or {"app.kubernetes.io/name": app, "app.kubernetes.io/instance": name}
+    account = metrics.get("serviceAccount") or f"{app}-{name}"
+    return Pod((namespace, account), namespace, tuple(sorted(labels.items())),
+               f"{trust}/ns/{namespace}/sa/{account}")
+
+
+def _listener_ports(route: dict[str, Any]) -> set[int]:
+    """HTTPS for a TLS route, HTTP for a plain one, and HTTP too for a TLS HTTPRoute's redirect."""
+    tls, grpc = route.get("tls") is not None, route.get("kind") == "GRPCRoute"
+    return ({443} if tls else set()) | ({80} if not tls or not grpc else set())
+
+
 def expected(docs: list[dict[str, Any]], ambient: bool = True, trust: str = TRUST) -> tuple[set[Any], set[Any]]:
     """The bilateral matrix: L4 (src, dst, port) and L7 (principal, dst, port), from the specs alone."""
+    scraping = scraper(docs, trust)
     workloads = {(d["metadata"].get("namespace", "default"), d["metadata"]["name"]): d for d in docs
                  if d["kind"] in ("LatticeService", "LatticeMeshMember")}
     outbound, inbound = set(), set()
@@ -74,8 +97,8 @@ def expected(docs: list[dict[str, Any]], ambient: bool = True, trust: str = TRUS
     for key, doc in workloads.items():
         metrics = _metrics_port(_spec_parts(doc)[0]) if doc["kind"] == "LatticeService" else None
         if metrics is not None:
-            l4 |= {(SCRAPER.key, key, metrics)} | ({(SCRAPER.key, key, HBONE)} if ambient else set())
-            l7.add((_in(trust, SCRAPER).principal, key, metrics))
+            l4 |= {(scraping.key, key, metrics)} | ({(scraping.key, key, HBONE)} if ambient else set())
+            l7.add((scraping.principal, key, metrics))
         for route in ((doc["spec"].get("ingress") or {}).get("routes") or {}).values():
             ports = _spec_parts(doc)[0]
             name = route.get("port") or ("http" if "http" in ports else next(iter(ports)))
@@ -83,6 +106,8 @@ def expected(docs: list[dict[str, Any]], ambient: bool = True, trust: str = TRUS
             gateway = _gateway(key[0], trust)
             l4 |= {(gateway.key, key, port)} | ({(gateway.key, key, HBONE)} if ambient else set())
             l7.add((gateway.principal, key, port))
+            # The Gateway's own policy: anyone (clients outside the mesh) on its listener ports.
+            l7 |= {("*", gateway.key, listener) for listener in _listener_ports(route)}
     return l4, l7
 
 
@@ -101,7 +126,7 @@ def _principal(doc: dict[str, Any], trust: str = TRUST) -> str:
 
 def pods(result: FleetResult, docs: list[dict[str, Any]], trust: str = TRUST) -> list[Pod]:
     """Each workload's pods as the cluster would run them: Deployment pod templates, mesh members' pods."""
-    out = [_in(trust, SCRAPER), _in(trust, STRANGER), *(_gateway(ns, trust) for ns in sorted({
+    out = [scraper(docs, trust), _in(trust, STRANGER), *(_gateway(ns, trust) for ns in sorted({
         d["metadata"]["namespace"] for d in docs if d["kind"] == "LatticeService" and d["spec"].get("ingress")}))]
     for obj in result.objects:
         if obj["kind"] == "Deployment":
@@ -136,9 +161,11 @@ def check(docs: list[dict[str, Any]]) -> FleetResult:
     got_l4 = l4_matrix(result.objects, workload_pods, _port_universe(docs))
     # Pods in namespaces no policy governs (the scraper's, a stranger's) accept anything: only what reaches
     # the fleet's workloads is under test. The stranger must reach nothing.
-    got_l4 = {edge for edge in got_l4 if edge[1] not in (SCRAPER.key, STRANGER.key)}
+    got_l4 = {edge for edge in got_l4 if edge[1] not in (scraper(docs).key, STRANGER.key)}
     assert got_l4 == want_l4
-    assert l7_matrix(result.objects, workload_pods) == want_l7
+    mesh_spec = _platform(docs).get("mesh", {})
+    root = mesh_spec.get("rootNamespace") or mesh_spec.get("controlPlaneNamespace", "istio-system")
+    assert l7_matrix(result.objects, workload_pods, root) == want_l7
     return result
 
 
@@ -163,7 +190,7 @@ def test_acceptance_fleet_a_b_c_d() -> None:
     docs = _documents(GOLDEN_INPUTS / "graph-abcd.yaml")
     result = check(docs)
     want_l4, _ = expected(docs)
-    assert {(a[1], b[1]) for a, b, _ in want_l4 if a[1] != "vmagent"} == {("a", "b")}
+    assert {(a[1], b[1]) for a, b, _ in want_l4 if a[0] != "monitoring"} == {("a", "b")}
     warnings = {str(s.ref): [w.render() for w in s.warnings] for s in result.services}
     assert warnings["LatticeService billing/c"] == [
         "spec.workload.resources: shop/b declares billing/c as a callee, but billing/c does not declare it back, "

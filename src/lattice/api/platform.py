@@ -20,6 +20,21 @@ class Mesh(Model):
     control_plane_namespace: DnsLabel = "istio-system"
     control_plane_labels: Labels = Field(default_factory=lambda: {"app": "istiod"},
                                          description="Labels of istiod's pods (sidecars and gateways fetch config).")
+    control_plane_service: DnsLabel = Field(
+        default="istiod",
+        description="istiod's Service: proxies dial `<service>.<controlPlaneNamespace>.svc:15012` by name "
+                    "(`istiod-<revision>` for a revisioned install), so DNS rules must admit it.",
+    )
+    root_namespace: DnsLabel | None = Field(
+        default=None,
+        description="Istio's root namespace (meshConfig.rootNamespace), where the mesh-wide PeerAuthentication and "
+                    "allow-nothing AuthorizationPolicy go; defaults to the control plane's namespace, as Istio's does.",
+    )
+
+    @property
+    def root(self) -> str:
+        """The namespace whose selector-less policies bind every workload (and gateway) of the mesh."""
+        return self.root_namespace or self.control_plane_namespace
 
 
 class Secrets(Model):
@@ -27,17 +42,46 @@ class Secrets(Model):
     refresh_interval: str = "1h"
 
 
+# What each stack's operator calls the scraper it runs for a VMAgent or Prometheus object named N:
+# the VictoriaMetrics operator creates ServiceAccount `vmagent-N` and labels the pods
+# `app.kubernetes.io/name: vmagent`, `app.kubernetes.io/instance: N` (VMAgent.PrefixedName, SelectorLabels);
+# prometheus-operator labels them `app.kubernetes.io/name: prometheus`, `app.kubernetes.io/instance: N` and runs
+# them as `spec.serviceAccountName`, which kube-prometheus sets to `prometheus-N`.
+_SCRAPER_APP = {"victoriametrics": "vmagent", "prometheus-operator": "prometheus"}
+
+
 class Metrics(Model):
     stack: Literal["victoriametrics", "prometheus-operator"] = "victoriametrics"
     interval: str = "30s"
     namespace: DnsLabel = Field(default="monitoring", description="Where the scraper runs.")
-    service_account: DnsLabel = Field(
-        default="vmagent", description="The scraper's ServiceAccount (its mesh identity)."
+    scraper: DnsLabel = Field(
+        default="lattice", description="The name of the VMAgent (or Prometheus) object that scrapes the fleet."
     )
-    pod_labels: Labels = Field(
-        default_factory=lambda: {"app.kubernetes.io/name": "vmagent"},
-        description="Labels of the scraper's pods (network policy admits them on the metrics port).",
+    service_account: DnsLabel | None = Field(
+        default=None,
+        description="The scraper's ServiceAccount (its mesh identity); defaults to what the stack names it: "
+                    "`vmagent-<scraper>` or `prometheus-<scraper>`.",
     )
+    pod_labels: Labels | None = Field(
+        default=None,
+        description="Labels of the scraper's pods (network policy admits them on the metrics port); default "
+                    "`app.kubernetes.io/name: vmagent|prometheus` and `app.kubernetes.io/instance: <scraper>`.",
+    )
+    certificates_dir: str = Field(
+        default="/etc/prom-certs",
+        description="Sidecar mesh: where the scraper's pods mount the Istio certificates their sidecar writes "
+                    "(OUTPUT_CERTS); scrapes use them for mTLS, as Istio's Prometheus integration documents.",
+    )
+
+    @property
+    def scraper_service_account(self) -> str:
+        return self.service_account or f"{_SCRAPER_APP[self.stack]}-{self.scraper}"
+
+    @property
+    def scraper_pod_labels(self) -> dict[str, str]:
+        if self.pod_labels is not None:
+            return dict(self.pod_labels)
+        return {"app.kubernetes.io/name": _SCRAPER_APP[self.stack], "app.kubernetes.io/instance": self.scraper}
 
 
 class Dns(Model):

@@ -39,6 +39,8 @@ def routed_ports(svc: LatticeService) -> PortList:
 class Listener:
     host: str
     tls_secret: str | None
+    issued: bool = False
+    """The TLS Secret comes from a Certificate Lattice emits (cert-manager may solve HTTP-01 for it)."""
 
 
 def _tls_secret(svc: LatticeService, route_name: str, route: Route) -> str | None:
@@ -105,17 +107,18 @@ def listeners_of(svc: LatticeService) -> list[Listener]:
     out = []
     for route_name, route in svc.spec.ingress.routes.items():
         secret = _tls_secret(svc, route_name, route)
+        issued = route.tls is not None and route.tls.secret_name is None
         for host in route.hosts:
-            out.append(Listener(host, secret))
+            out.append(Listener(host, secret, issued))
             if secret is not None and route.kind == "HTTPRoute":
                 out.append(Listener(host, None))
     return out
 
 
 def gateways(services: Iterable[LatticeService], platform: LatticePlatformSpec) -> list[Obj]:
-    """One Gateway per namespace that has routes, with an HTTP or HTTPS listener per host, and the network
-    policy of its pods: in from outside the cluster on the listener ports, out only to the routed services
-    (and to the mesh control plane for its configuration)."""
+    """One Gateway per namespace that has routes, with an HTTP or HTTPS listener per host, its
+    AuthorizationPolicy and the network policy of its pods: in from outside the cluster on the listener
+    ports, out only to the routed services (and to the mesh control plane for its configuration)."""
     by_namespace: dict[str, dict[str, Listener]] = {}
     backends: dict[str, list[tuple[str, PortList]]] = {}
     for svc in services:
@@ -126,7 +129,11 @@ def gateways(services: Iterable[LatticeService], platform: LatticePlatformSpec) 
             backends.setdefault(svc.namespace, []).append((svc.name, routed_ports(svc)))
     out = []
     for namespace, listeners in sorted(by_namespace.items()):
-        out.append(_gateway_policy(namespace, listeners, sorted(backends[namespace]), platform))
+        solver = any(listener.issued for listener in listeners.values())
+        out.append(_gateway_policy(namespace, listeners, sorted(backends[namespace]), platform, solver=solver))
+        out.append(_gateway_authorization(namespace, listeners))
+        if solver:
+            out.append(_acme_solver_policy(namespace))
         name = naming.gateway(namespace)
         specs = []
         for key, listener in sorted(listeners.items()):
@@ -145,23 +152,80 @@ def gateways(services: Iterable[LatticeService], platform: LatticePlatformSpec) 
     return out
 
 
+def _listener_ports(listeners: dict[str, Listener]) -> list[int]:
+    return sorted({443 if listener.tls_secret else 80 for listener in listeners.values()})
+
+
+def _gateway_authorization(namespace: str, listeners: dict[str, Listener]) -> Obj:
+    """The mesh-wide allow-nothing in the root namespace binds Gateway API gateways too, so without a policy
+    of its own every request through the Gateway is refused ("RBAC: access denied"). Clients outside the
+    mesh carry no identity: the Gateway admits any source on its listener ports, and routes decide the rest.
+    `targetRefs` binds the policy to the Gateway's proxy and nothing else
+    (https://istio.io/latest/docs/reference/config/security/authorization-policy/)."""
+    name = naming.gateway(namespace)
+    obj = owned("security.istio.io/v1", "AuthorizationPolicy", naming.authorization_policy(name), workload=name,
+                namespace=namespace)
+    obj["spec"] = {
+        "targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": name}],
+        "action": "ALLOW",
+        "rules": [{"to": [{"operation": {"ports": [str(p) for p in _listener_ports(listeners)]}}]}],
+    }
+    return obj
+
+
+# cert-manager's HTTP-01 solver: a pod it starts in the Certificate's namespace, serving the challenge on this
+# port, reached through a route on the Gateway (acmesolver's default --listen-port).
+ACME_SOLVER_PORT = 8089
+
+
+def _acme_solver_pods(namespace: str) -> dict[str, Any]:
+    return {"matchLabels": {naming.ACME_SOLVER_LABEL: "true", naming.NAMESPACE_LABEL: namespace}}
+
+
+def _acme_solver_policy(namespace: str) -> Obj:
+    """The cluster default deny also selects cert-manager's HTTP-01 solver pods, which run in the app's
+    namespace: they would never answer the challenge and no certificate would be issued. They may be reached
+    by the namespace's Gateway on the solver port, and reach nothing. (A DNS-01 issuer starts no such pod;
+    the policy then selects nothing.)"""
+    name = naming.gateway(namespace)
+    obj = owned("cilium.io/v2", "CiliumNetworkPolicy", naming.acme_solver_policy(name), workload=name,
+                namespace=namespace)
+    obj["spec"] = {
+        "endpointSelector": {"matchLabels": {naming.ACME_SOLVER_LABEL: "true"}},
+        "enableDefaultDeny": {"ingress": True, "egress": True},
+        "ingress": [{"fromEndpoints": [{"matchLabels": {naming.GATEWAY_NAME_LABEL: name,
+                                                        naming.NAMESPACE_LABEL: namespace}}],
+                     "toPorts": [{"ports": [{"port": str(ACME_SOLVER_PORT), "protocol": "TCP"}]}]}],
+        "egress": [{}],
+    }
+    return obj
+
+
 def _gateway_policy(namespace: str, listeners: dict[str, Listener], backends: list[tuple[str, PortList]],
-                    platform: LatticePlatformSpec) -> Obj:
+                    platform: LatticePlatformSpec, *, solver: bool) -> Obj:
     name = naming.gateway(namespace)
     ambient = platform.mesh.mode == "ambient"
-    listen = sorted({443 if listener.tls_secret else 80 for listener in listeners.values()})
+    listen = _listener_ports(listeners)
+    # The gateway's proxy dials istiod by name in both modes: DNS for exactly that name, then istiod itself.
     egress: list[dict[str, Any]] = [
+        network_policy.dns_egress(network_policy.control_plane_names(platform), namespace, platform)]
+    egress.extend(
         {"toEndpoints": [{"matchLabels": {**naming.selector(svc), naming.NAMESPACE_LABEL: namespace}}],
          "toPorts": [{"ports": network_policy.port_list(ports, ambient)}]}
         for svc, ports in backends
-    ]
+    )
+    if solver:
+        egress.append({"toEndpoints": [_acme_solver_pods(namespace)],
+                       "toPorts": [{"ports": [{"port": str(ACME_SOLVER_PORT), "protocol": "TCP"}]}]})
     egress.append(network_policy.control_plane_egress(platform))
     obj = owned("cilium.io/v2", "CiliumNetworkPolicy", naming.network_policy(name), workload=name,
                 namespace=namespace)
     obj["spec"] = {
         "endpointSelector": {"matchLabels": {naming.GATEWAY_NAME_LABEL: name}},
         "enableDefaultDeny": {"ingress": True, "egress": True},
-        "ingress": [{"fromEntities": ["world"],
+        # Load-balancer traffic that another node forwards arrives as `remote-node`, not `world`, in native
+        # routing mode (https://docs.cilium.io/en/latest/security/policy/caveats/).
+        "ingress": [{"fromEntities": ["remote-node", "world"],
                      "toPorts": [{"ports": [{"port": str(p), "protocol": "TCP"} for p in listen]}]}],
         "egress": egress,
     }

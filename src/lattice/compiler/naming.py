@@ -147,10 +147,15 @@ def service_host(name: str, namespace: str, cluster_domain: str) -> str:
 
 NAMESPACE_LABEL = "k8s:io.kubernetes.pod.namespace"
 GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name"
+# Mesh enrollment (https://istio.io/latest/docs/ambient/usage/add-workloads/ and
+# https://istio.io/latest/docs/setup/additional-setup/sidecar-injection/#controlling-the-injection-policy).
+DATAPLANE_MODE_LABEL = "istio.io/dataplane-mode"
+SIDECAR_INJECT_LABEL = "sidecar.istio.io/inject"
+DNS_CAPTURE_ANNOTATION = "ambient.istio.io/dns-capture"
+ACME_SOLVER_LABEL = "acme.cert-manager.io/http01-solver"
 HBONE_PORT = 15008
 MESH_CONTROL_PLANE_PORT = 15012
 CLUSTER_DEFAULT_DENY = "lattice-default-deny"
-MESH_ROOT_NAMESPACE = "istio-system"
 MESH_PEER_AUTHENTICATION = "default"
 MESH_ALLOW_NOTHING = "allow-nothing"
 
@@ -161,6 +166,11 @@ def network_policy(workload: str) -> str:
 
 def authorization_policy(workload: str) -> str:
     return workload
+
+
+def acme_solver_policy(gateway_name: str) -> str:
+    """The network policy of cert-manager's HTTP-01 solver pods in a namespace with a Gateway."""
+    return fit(f"{gateway_name}-acme-solver")
 
 
 def service_entry(workload: str, resource: str, endpoint: str) -> str:

@@ -3,7 +3,8 @@
 Ingress: agreed callers (by pod labels and namespace) on the workload's ports. Egress: agreed callees on
 their ports, cluster DNS for exactly the names the workload may resolve, and declared external endpoints
 (`toFQDNs` for names, `toCIDR` for addresses). In ambient mesh mode the HBONE port (15008) is allowed to
-and from the same peers only, since ztunnel carries mesh traffic over it.
+and from the same peers only, since ztunnel carries mesh traffic over it, and the kubelet's probes are
+admitted from the address istio-cni gives them.
 """
 
 from __future__ import annotations
@@ -15,6 +16,11 @@ from lattice.compiler import naming
 from lattice.compiler.meta import Obj, new_object
 from lattice.compiler.peers import Peer, PortList
 from lattice.graph import External, Node
+
+# In ambient mode istio-cni SNATs the kubelet's probes to this link-local address so that ztunnel lets them
+# through unauthenticated; Cilium sees a CIDR source, not `host`, so a default deny fails every probe
+# (https://istio.io/latest/docs/ambient/install/platform-prerequisites/#cilium, istio/istio#49277).
+AMBIENT_PROBE_SOURCE = "169.254.7.127/32"
 
 
 def _selector(peer: Peer) -> dict[str, Any]:
@@ -52,6 +58,24 @@ def resolvable_names(names: list[str], namespace: str, platform: LatticePlatform
     return sorted(out)
 
 
+def control_plane_names(platform: LatticePlatformSpec) -> list[str]:
+    """The name a proxy dials istiod by: `<service>.<namespace>.svc` (Istio's default discoveryAddress,
+    `istiod.istio-system.svc:15012`); resolvable_names adds the search-path forms the resolver tries."""
+    mesh = platform.mesh
+    return [f"{mesh.control_plane_service}.{mesh.control_plane_namespace}.svc"]
+
+
+def dns_egress(names: list[str], namespace: str, platform: LatticePlatformSpec) -> dict[str, Any]:
+    """Cluster DNS, through Cilium's DNS proxy, for exactly `names` and the search-path queries for them."""
+    dns = platform.dns
+    return {
+        "toEndpoints": [{"matchLabels": {**dns.pod_labels, naming.NAMESPACE_LABEL: dns.namespace}}],
+        "toPorts": [{"ports": [{"port": "53", "protocol": "ANY"}],
+                     "rules": {"dns": [fqdn_selector(name)
+                                       for name in resolvable_names(names, namespace, platform)]}}],
+    }
+
+
 def control_plane_egress(platform: LatticePlatformSpec) -> dict[str, Any]:
     """Egress to istiod's xDS/CA port, for proxies that configure themselves (sidecars, gateways)."""
     mesh = platform.mesh
@@ -63,19 +87,19 @@ def control_plane_egress(platform: LatticePlatformSpec) -> dict[str, Any]:
 
 
 def cilium_policy(node: Node, *, ingress: list[Peer], egress: list[Peer], externals: list[External],
-                  dns_names: list[str], platform: LatticePlatformSpec, labels: dict[str, str]) -> Obj:
+                  dns_names: list[str], platform: LatticePlatformSpec, labels: dict[str, str],
+                  probe_ports: PortList = ()) -> Obj:
     ambient = platform.mesh.mode == "ambient"
-    ingress_rules = [{"fromEndpoints": [_selector(p)], "toPorts": [{"ports": port_list(p.ports, ambient)}]}
-                     for p in ingress]
+    ingress_rules: list[dict[str, Any]] = [
+        {"fromEndpoints": [_selector(p)], "toPorts": [{"ports": port_list(p.ports, ambient)}]} for p in ingress]
+    if ambient and probe_ports:
+        ingress_rules.append({"fromCIDR": [AMBIENT_PROBE_SOURCE],
+                              "toPorts": [{"ports": port_list(probe_ports, ambient=False)}]})
+    if not ambient:
+        dns_names = [*dns_names, *control_plane_names(platform)]
     egress_rules: list[dict[str, Any]] = []
     if dns_names:
-        dns = platform.dns
-        egress_rules.append({
-            "toEndpoints": [{"matchLabels": {**dns.pod_labels, naming.NAMESPACE_LABEL: dns.namespace}}],
-            "toPorts": [{"ports": [{"port": "53", "protocol": "ANY"}],
-                         "rules": {"dns": [fqdn_selector(name)
-                                           for name in resolvable_names(dns_names, node.key[0], platform)]}}],
-        })
+        egress_rules.append(dns_egress(dns_names, node.key[0], platform))
     egress_rules.extend({"toEndpoints": [_selector(p)], "toPorts": [{"ports": port_list(p.ports, ambient)}]}
                         for p in egress)
     if not ambient:

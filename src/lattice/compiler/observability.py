@@ -36,8 +36,21 @@ def no_scrape_target_warning(ports: dict[str, ServicePort]) -> Problem:
     )
 
 
+def mesh_tls(metrics: Metrics) -> dict[str, object]:
+    """Sidecar mesh under STRICT mTLS: a sidecar refuses plaintext, so the scraper speaks mTLS itself with the
+    Istio certificates its own sidecar writes to a shared volume, as Istio documents for Prometheus
+    (https://istio.io/latest/docs/ops/integrations/prometheus/#tls-settings). The server's certificate names
+    a SPIFFE identity, not a host, which the scrapers cannot check ("security naming"), hence
+    insecureSkipVerify; the client certificate is still verified, and the AuthorizationPolicy admits the
+    scraper by the identity it carries. In ambient mode ztunnel carries the scrape over HBONE: plain HTTP."""
+    directory = metrics.certificates_dir.rstrip("/")
+    return {"scheme": "https", "tlsConfig": {
+        "caFile": f"{directory}/root-cert.pem", "certFile": f"{directory}/cert-chain.pem",
+        "keyFile": f"{directory}/key.pem", "insecureSkipVerify": True}}
+
+
 def scrape_target(name: str, namespace: str, ports: dict[str, ServicePort], metrics: Metrics,
-                  user_labels: dict[str, str]) -> Obj | None:
+                  user_labels: dict[str, str], *, sidecar: bool = False) -> Obj | None:
     port = metrics_port(ports)
     if port is None:
         return None
@@ -48,6 +61,7 @@ def scrape_target(name: str, namespace: str, ports: dict[str, ServicePort], metr
     obj = owned(api_version, kind, naming.scrape(name), workload=name, namespace=namespace, user_labels=user_labels)
     obj["spec"] = {
         "selector": {"matchLabels": naming.selector(name)},
-        "endpoints": [{"port": port, "path": METRICS_PATH, "interval": metrics.interval}],
+        "endpoints": [{"port": port, "path": METRICS_PATH, "interval": metrics.interval,
+                       **(mesh_tls(metrics) if sidecar else {})}],
     }
     return obj

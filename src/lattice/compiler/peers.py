@@ -46,8 +46,8 @@ def ingress_peers(node: Node, graph: FleetGraph, platform: LatticePlatformSpec, 
     if metrics is not None:
         port = node.ports[metrics]
         scraper = platform.metrics
-        peers.append(Peer("metrics scraper", scraper.namespace, scraper.pod_labels,
-                          _principal(platform, scraper.namespace, scraper.service_account),
+        peers.append(Peer("metrics scraper", scraper.namespace, scraper.scraper_pod_labels,
+                          _principal(platform, scraper.namespace, scraper.scraper_service_account),
                           ((port.container_port, port.protocol),)))
     if routed_ports:
         namespace = node.key[0]

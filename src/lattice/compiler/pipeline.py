@@ -97,19 +97,20 @@ def compile_service(svc: LatticeService, context: CompileContext) -> CompileResu
         autoscaling.scaled_object(name, namespace, spec.autoscaling, spec.replicas, user_labels)
         if spec.autoscaling else None,
     ]
-    scrape = observability.scrape_target(name, namespace, workload.ports, platform.metrics, user_labels)
+    scrape = observability.scrape_target(name, namespace, workload.ports, platform.metrics, user_labels,
+                                         sidecar=platform.mesh.mode == "sidecar")
     if scrape is None:
         warnings.append(observability.no_scrape_target_warning(workload.ports))
     objects.append(scrape)
     objects.extend(ingress.routes(svc, platform, user_labels))
     node = context.graph.nodes.get((namespace, name)) or nodes.service_node(svc)
     objects.extend(_policies(context, node, user_labels, scraped=scrape is not None,
-                             routed_ports=ingress.routed_ports(svc)))
+                             routed_ports=ingress.routed_ports(svc), probe_ports=pods.probe_ports(workload)))
     return CompileResult(objects=sort_objects([o for o in objects if o is not None]), warnings=warnings)
 
 
 def _policies(context: CompileContext, node: Node, labels: dict[str, str], *, scraped: bool,
-              routed_ports: peers.PortList = ()) -> list[Obj]:
+              probe_ports: peers.PortList, routed_ports: peers.PortList = ()) -> list[Obj]:
     """Default-deny L4 and L7 policy admitting exactly the agreed peers, and the external endpoints.
     A workload missing from the context's graph (compiled on its own) is a graph of one: no peers."""
     graph, platform, key = context.graph, context.platform, node.key
@@ -124,14 +125,18 @@ def _policies(context: CompileContext, node: Node, labels: dict[str, str], *, sc
     object_labels = naming.labels(key[1], labels)
     return [
         network_policy.cilium_policy(node, ingress=inbound, egress=outbound, externals=externals,
-                                     dns_names=dns_names, platform=platform, labels=object_labels),
+                                     dns_names=dns_names, platform=platform, labels=object_labels,
+                                     probe_ports=probe_ports),
         authorization.authorization_policy(node, ingress=inbound, labels=object_labels),
         *service_entry.service_entries(key[1], key[0], externals, object_labels),
     ]
 
 
 def compile_mesh_member(member: LatticeMeshMember, context: CompileContext) -> CompileResult:
-    """A workload the platform did not compile gets the same policies as one it did."""
+    """A workload the platform did not compile gets the same policies as one it did. Its probes are not
+    known, so (in ambient mode) the kubelet's are admitted on the TCP ports it declares."""
     labels = dict(member.metadata.labels)
     node = context.graph.nodes.get((member.namespace, member.name)) or nodes.mesh_member_node(member)
-    return CompileResult(objects=sort_objects(_policies(context, node, labels, scraped=False)))
+    return CompileResult(objects=sort_objects(_policies(context, node, labels, scraped=False,
+                                                        probe_ports=tuple(p for p in node.target_ports
+                                                                          if p[1] == "TCP"))))

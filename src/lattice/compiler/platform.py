@@ -1,6 +1,10 @@
 """What the whole cluster needs once: default deny at L4 for workload namespaces (the platform's own
 namespaces exempt), STRICT mTLS mesh-wide and a mesh-wide allow-nothing AuthorizationPolicy. Per-workload policies
-then open exactly the agreed paths."""
+then open exactly the agreed paths.
+
+The mesh-wide objects go to Istio's root namespace (meshConfig.rootNamespace, istiod's own namespace unless
+the platform says otherwise): only there does a selector-less policy bind the whole mesh
+(https://istio.io/latest/docs/reference/config/security/authorization-policy/)."""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ def exempt_namespaces(platform: LatticePlatformSpec) -> list[str]:
     """Namespaces the cluster-wide default deny leaves alone: the platform's own controllers (ESO, cert-manager,
     KEDA, ...) need the API server and serve webhooks, and Lattice emits no policy for them. The mesh, metrics
     and DNS namespaces the platform names are always among them, whatever `systemNamespaces` lists."""
-    return sorted({*platform.system_namespaces, naming.MESH_ROOT_NAMESPACE, platform.mesh.control_plane_namespace,
+    return sorted({*platform.system_namespaces, platform.mesh.root, platform.mesh.control_plane_namespace,
                    platform.metrics.namespace, platform.dns.namespace})
 
 
@@ -42,13 +46,15 @@ def cluster_objects(platform: LatticePlatformSpec) -> list[Obj]:
         "endpointSelector": default_deny_selector(platform),
         "enableDefaultDeny": {"ingress": True, "egress": True},
         # Kubelet probes come from the node itself; nothing else is admitted without a workload policy.
+        # In ambient mode istio-cni rewrites the probes' source to 169.254.7.127, which is not `host`: each
+        # workload's own policy admits that address on exactly its probed ports (network_policy.py).
         "ingress": [{"fromEntities": ["host"]}],
         "egress": [{}],
     }
     mtls = new_object("security.istio.io/v1", "PeerAuthentication", naming.MESH_PEER_AUTHENTICATION,
-                      naming.MESH_ROOT_NAMESPACE, _PLATFORM_LABELS)
+                      platform.mesh.root, _PLATFORM_LABELS)
     mtls["spec"] = {"mtls": {"mode": "STRICT"}}
     nothing = new_object("security.istio.io/v1", "AuthorizationPolicy", naming.MESH_ALLOW_NOTHING,
-                         naming.MESH_ROOT_NAMESPACE, _PLATFORM_LABELS)
+                         platform.mesh.root, _PLATFORM_LABELS)
     nothing["spec"] = {}
     return [deny, mtls, nothing]

@@ -83,13 +83,61 @@ def pod_template(
         spec["tolerations"] = [{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}]
         if gpu.params.model:
             spec["affinity"] = gpus.node_affinity(gpu.params.model, platform.gpu)
+    labels, annotations = mesh_enrollment(platform)
     return {
         "metadata": {
-            "labels": naming.labels(name, user_labels),
-            "annotations": {naming.CONFIG_HASH_ANNOTATION: config_hash(hash_input)},
+            "labels": {**naming.labels(name, user_labels), **labels},
+            "annotations": {naming.CONFIG_HASH_ANNOTATION: config_hash(hash_input), **annotations},
         },
         "spec": spec,
     }
+
+
+def mesh_enrollment(platform: LatticePlatformSpec) -> tuple[dict[str, str], dict[str, str]]:
+    """The pod labels and annotations that put a compiled pod in the mesh; without them no policy and no
+    STRICT mTLS applies to it.
+
+    Ambient: the pod label `istio.io/dataplane-mode: ambient` (Istio enrolls a labelled pod as it does a
+    labelled namespace; Lattice does not own namespaces). ztunnel's DNS capture (on by default since Istio
+    1.25) is turned off per pod: ztunnel would answer ServiceEntry hosts with addresses of its own and dial
+    them itself, so Cilium's DNS proxy would never see the lookups that `toFQDNs` learns addresses from, and
+    the egress rules to external hosts would match nothing. With capture off, Cilium's DNS proxy is the one
+    resolver path, and the DNS rules are exactly what the pod can resolve (Istio 1.25 release notes:
+    `ambient.istio.io/dns-capture`).
+
+    Sidecar: the pod label `sidecar.istio.io/inject: "true"`. The restricted pod security holds only with
+    the Istio CNI node agent installed: it sets up traffic redirection instead of the `istio-init` container,
+    which needs NET_ADMIN and NET_RAW (https://istio.io/latest/docs/setup/additional-setup/cni/); the injected
+    containers then run as non-root UID 1337 with every capability dropped."""
+    if platform.mesh.mode == "ambient":
+        return {naming.DATAPLANE_MODE_LABEL: "ambient"}, {naming.DNS_CAPTURE_ANNOTATION: "false"}
+    return {naming.SIDECAR_INJECT_LABEL: "true"}, {}
+
+
+def probe_ports(workload: Workload) -> tuple[tuple[int, str], ...]:
+    """The ports the kubelet connects to for the workload's probes (named ports resolved through the first
+    container's ports, which carry the service ports; exec probes use no port)."""
+    by_name = {name: port.container_port for name, port in workload.ports.items()}
+    found: set[int] = set()
+    for index, container in enumerate(workload.containers.values()):
+        probes = [container.liveness_probe, container.readiness_probe, container.startup_probe]
+        for probe in probes:
+            port: int | str | None = None
+            if probe is None:
+                continue
+            if probe.http_get is not None:
+                port = probe.http_get.port
+            elif probe.tcp_socket is not None:
+                port = probe.tcp_socket.port
+            elif probe.grpc is not None:
+                port = probe.grpc.port
+            if isinstance(port, str):
+                port = by_name.get(port) if index == 0 else None
+            if port is not None:
+                found.add(port)
+        if index == 0 and container.readiness_probe is None and workload.ports:
+            found.add(next(iter(workload.ports.values())).container_port)  # the default TCP readiness probe
+    return tuple((port, "TCP") for port in sorted(found))
 
 
 def _pod_runs_as_non_root(workload: Workload) -> bool:

@@ -81,3 +81,43 @@ metadata:
 {{- end -}}
 {{- toJson $peers -}}
 {{- end -}}
+
+{{/* The ports the kubelet probes (httpGet/tcpSocket ports, named ones through the first container's ports,
+     and the default readiness port): what an ambient pod admits from istio-cni's probe address. Returns
+     Cilium toPorts ports as YAML, or nothing. */}}
+{{- define "blessed.probePorts" -}}
+{{- $s := . -}}
+{{- $named := dict -}}
+{{- range $p := $s.ports | default list -}}{{- $_ := set $named $p.name ($p.targetPort | default $p.port) -}}{{- end -}}
+{{- $keys := list -}}
+{{- range $i, $c := $s.containers -}}
+{{- range $probe := list $c.livenessProbe $c.readinessProbe -}}
+{{- if $probe -}}
+{{- $handler := $probe.httpGet | default $probe.tcpSocket -}}
+{{- if $handler -}}
+{{- if kindIs "string" $handler.port -}}
+{{- if and (eq $i 0) (hasKey $named $handler.port) -}}{{- $keys = append $keys (printf "%05d" (int (get $named $handler.port))) -}}{{- end -}}
+{{- else -}}
+{{- $keys = append $keys (printf "%05d" (int $handler.port)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if and (eq $i 0) (not $c.readinessProbe) $s.ports -}}
+{{- $first := first $s.ports -}}{{- $keys = append $keys (printf "%05d" (int ($first.targetPort | default $first.port))) -}}
+{{- end -}}
+{{- end -}}
+{{- range $k := $keys | uniq | sortAlpha }}
+- port: {{ atoi $k | toString | quote }}
+  protocol: TCP
+{{- end -}}
+{{- end -}}
+
+{{/* Pod labels and annotations that enroll the pods in the mesh; call with the platform values. */}}
+{{- define "blessed.meshLabels" -}}
+{{- if eq .mesh.mode "ambient" -}}
+istio.io/dataplane-mode: ambient
+{{- else -}}
+sidecar.istio.io/inject: "true"
+{{- end -}}
+{{- end -}}
