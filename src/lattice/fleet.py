@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import partial
 
+from lattice import reserved, uniqueness
 from lattice.api.base import Resource
 from lattice.api.image_provider import ImageProvider, ImageProviderSpec
 from lattice.api.mesh_member import LatticeMeshMember
@@ -16,13 +18,13 @@ from lattice.api.platform import DEFAULT_PLATFORM, LatticePlatform, LatticePlatf
 from lattice.api.secret_provider import SecretProvider, SecretProviderSpec
 from lattice.api.service import LatticeService
 from lattice.collector import collector_paused
-from lattice.compiler import CompileContext, compile_service, secrets
+from lattice.compiler import CompileContext, compile_service, provenance, secrets
 from lattice.compiler import ingress as ingress_objects
 from lattice.compiler import platform as platform_objects_module
 from lattice.compiler.meta import Obj
 from lattice.compiler.nodes import mesh_member_node, service_node
 from lattice.compiler.pipeline import CompileResult, compile_mesh_member
-from lattice.errors import LatticeError, ObjectRef, Problem
+from lattice.errors import LatticeError, ObjectRef, Problem, internal_error
 from lattice.graph import FleetGraph, Key, OneSided, build_graph, show
 
 PLATFORM_NAME = "default"
@@ -90,8 +92,9 @@ class FleetResult:
         return self.context.graph.one_sided
 
 
-def build_context(items: list[Sourced], errors: list[Diagnostic]) -> CompileContext:
-    platform = _platform(items, errors)
+def build_context(items: list[Sourced], errors: list[Diagnostic],
+                  platform: LatticePlatformSpec | None = None) -> CompileContext:
+    platform = platform if platform is not None else _platform(items, errors)
     nodes = []
     secret_providers: dict[str, SecretProviderSpec] = {}
     image_providers: dict[str, ImageProviderSpec] = {}
@@ -159,8 +162,25 @@ def check_fleet(items: list[Sourced]) -> tuple[list[Sourced], CompileContext, li
     """Fleet-level checks (duplicates, the platform singleton) and the compile context they yield."""
     errors: list[Diagnostic] = []
     unique = _duplicates(items, errors)
-    context = build_context(unique, errors)
+    platform = _platform(unique, errors)
+    unique = _refuse_reserved(unique, platform, errors)
+    context = build_context(unique, errors, platform)
     return unique, context, errors
+
+
+def _refuse_reserved(items: list[Sourced], platform: LatticePlatformSpec, errors: list[Diagnostic]) -> list[Sourced]:
+    """Workloads that take a platform name, identity, namespace or label (or, for mesh members, a compiled
+    service's pods or identity) are refused before the graph is built, so no peer ever trusts them."""
+    services = [item.resource for item in items if isinstance(item.resource, LatticeService)]
+    kept = []
+    for item in items:
+        problems = reserved.workload_problems(item.resource, platform)
+        if isinstance(item.resource, LatticeMeshMember):
+            problems += reserved.mesh_member_problems(item.resource, services)
+        errors.extend(Diagnostic(item.source, item.ref, problem) for problem in problems)
+        if not problems:
+            kept.append(item)
+    return kept
 
 
 def platform_objects(context: CompileContext) -> list[Obj]:
@@ -206,8 +226,8 @@ def compile_fleet(items: list[Sourced]) -> FleetResult:
 def _compile_fleet(items: list[Sourced]) -> FleetResult:
     items, context, errors = check_fleet(items)
     outcomes: list[ServiceOutcome] = []
+    compiled: list[Sourced] = []
     others: Counter[str] = Counter()
-    services: list[LatticeService] = []
     for item in sorted(items, key=lambda i: (i.ref.namespace or "", i.resource.name, i.resource.kind)):
         res = item.resource
         result: CompileResult
@@ -222,11 +242,16 @@ def _compile_fleet(items: list[Sourced]) -> FleetResult:
                 continue
         except LatticeError as exc:
             outcome.errors = exc.problems
+        except Exception as exc:  # a bug while compiling one workload fails that workload alone
+            outcome.errors = [internal_error(f"compiling {item.ref}", exc)]
         else:
             outcome.objects, outcome.warnings = result.objects, result.warnings
-            if isinstance(res, LatticeService):
-                services.append(res)
         outcomes.append(outcome)
+        compiled.append(item)
+    cluster_objects = platform_objects(context)
+    _refuse_name_conflicts(outcomes, compiled, context, cluster_objects)
+    services = [item.resource for item, outcome in zip(compiled, outcomes, strict=True)
+                if outcome.ok and isinstance(item.resource, LatticeService)]
     by_key = {(o.ref.namespace or "", o.ref.name): o for o in outcomes}
     for edge in context.graph.one_sided:
         for about in (edge.declared_by, edge.missing):
@@ -234,6 +259,23 @@ def _compile_fleet(items: list[Sourced]) -> FleetResult:
                 by_key[about].warnings.append(one_sided_warning(edge, about, context.graph))
     return FleetResult(
         services=outcomes, errors=errors, others=others, context=context,
-        cluster_objects=platform_objects(context),
+        cluster_objects=cluster_objects,
         namespace_objects=ingress_objects.gateways(services, context.platform),
     )
+
+
+def _refuse_name_conflicts(outcomes: list[ServiceOutcome], items: list[Sourced], context: CompileContext,
+                           cluster_objects: list[Obj]) -> None:
+    """The fleet-wide safety net: a compiled workload whose emitted names collide fails, with nothing emitted.
+    The shared per-namespace objects are checked as they would be with every compiled service routed."""
+    ok = [(outcome, item) for outcome, item in zip(outcomes, items, strict=True) if outcome.ok]
+    stores = [*context.secret_providers, *filter(None, [context.platform.secrets.default_provider])]
+    owners = [uniqueness.Owner(str(item.ref), item.location, outcome.objects,
+                               partial(provenance.input_paths, item.resource, stores=stores,
+                                       image_providers=list(context.image_providers)))
+              for outcome, item in ok]
+    routed = [item.resource for _, item in ok if isinstance(item.resource, LatticeService)]
+    shared = [*cluster_objects, *ingress_objects.gateways(routed, context.platform)]
+    for index, problems in uniqueness.check(owners, shared).items():
+        outcome = ok[index][0]
+        outcome.errors, outcome.objects, outcome.warnings = problems, [], []
