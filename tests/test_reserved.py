@@ -46,6 +46,13 @@ CASES: list[tuple[str, str]] = [
         '  hint: rename the workload, e.g. `lattice-ingress-app`\n'
     ),
     (
+        'mesh-member-reserved-selector.yaml',
+        'error: FILE:6: LatticeMeshMember demo/everything: spec.selector.app.kubernetes.io/managed-by: the selector matches every pod Lattice compiles\n'
+        "  hint: select the member's own pods by the labels its chart gives them\n"
+        'error: FILE:13: LatticeMeshMember demo/enrolled: spec.selector.istio.io/dataplane-mode: the selector keys on `istio.io/dataplane-mode`, which the platform sets on pods it does not own (Istio enrolls pods in the mesh and reads their identity by it)\n'
+        "  hint: select the member's own pods by the labels its chart gives them\n"
+    ),
+    (
         'mesh-member-selects-service.yaml',
         "error: FILE:18: LatticeMeshMember demo/backdoor: spec.selector: the selector matches the pods of LatticeService demo/payments, which Lattice compiles; the member's policies would admit its peers there\n"
         "  hint: select the member's own pods by the labels its chart gives them\n"
@@ -59,10 +66,12 @@ CASES: list[tuple[str, str]] = [
     ),
     (
         'reserved-labels.yaml',
-        "error: FILE:23: LatticeService demo/tool: metadata.labels.gateway.networking.k8s.io/gateway-name: the label `gateway.networking.k8s.io/gateway-name` is reserved: the ingress Gateway's pods are selected by it, and the pods get this workload's labels\n"
+        "error: FILE:23: LatticeService demo/tool: metadata.labels.gateway.networking.k8s.io/gateway-name: the label `gateway.networking.k8s.io/gateway-name` is reserved: the ingress Gateway's pods are selected by it\n"
         '  hint: remove it, or use a key under a domain of your own, e.g. `example.com/gateway-name`\n'
-        "error: FILE:24: LatticeService demo/tool: metadata.labels.istio.io/dataplane-mode: the label `istio.io/dataplane-mode` is reserved: Istio enrolls pods in the mesh and reads their identity by it, and the pods get this workload's labels\n"
+        'error: FILE:24: LatticeService demo/tool: metadata.labels.istio.io/dataplane-mode: the label `istio.io/dataplane-mode` is reserved: Istio enrolls pods in the mesh and reads their identity by it\n'
         '  hint: remove it, or use a key under a domain of your own, e.g. `example.com/dataplane-mode`\n'
+        'error: FILE:28: LatticeService demo/tool: spec.workload.labels.sidecar.istio.io/inject: the label `sidecar.istio.io/inject` is reserved: Istio decides sidecar injection by it\n'
+        '  hint: remove it, or use a key under a domain of your own, e.g. `example.com/inject`\n'
     ),
     (
         'system-namespace.yaml',
@@ -80,6 +89,7 @@ SURVIVORS: dict[str, set[str]] = {
     "reserved-labels.yaml": {"shop", "lattice-ingress"},
     "mesh-member-selects-service.yaml": {"payments", "intruder"},
     "mesh-member-service-account.yaml": {"payments", "ledger"},
+    "mesh-member-reserved-selector.yaml": {"postgres"},
 }
 
 

@@ -58,8 +58,8 @@ CASES: list[tuple[str, str]] = [
     ),
     (
         'secret-volume-twice.yaml',
-        'error: FILE:7: LatticeService demo/shop: spec.workload.containers: the pod of Deployment demo/shop would have two volumes named `secret-files-a-b-c`\n'
-        '  hint: rename the container, file or volume resource whose generated name repeats\n'
+        'error: FILE:14: LatticeService demo/shop: spec.workload.containers.a.files: the pod of Deployment demo/shop would have two volumes named `secret-files-a-b-c` (from `spec.workload.containers.a-b.files` and `spec.workload.containers.a.files`)\n'
+        '  hint: rename a container, secret provider or volume resource so that the names differ (generated names join their parts with `-`, so service `a-b` with `c` meets service `a` with `b-c`)\n'
     ),
     (
         'service-entry-twice.yaml',

@@ -171,12 +171,15 @@ def check_fleet(items: list[Sourced]) -> tuple[list[Sourced], CompileContext, li
 def _refuse_reserved(items: list[Sourced], platform: LatticePlatformSpec, errors: list[Diagnostic]) -> list[Sourced]:
     """Workloads that take a platform name, identity, namespace or label (or, for mesh members, a compiled
     service's pods or identity) are refused before the graph is built, so no peer ever trusts them."""
-    services = [item.resource for item in items if isinstance(item.resource, LatticeService)]
+    services: dict[str, list[LatticeService]] = {}
+    for item in items:
+        if isinstance(item.resource, LatticeService):
+            services.setdefault(item.resource.namespace, []).append(item.resource)
     kept = []
     for item in items:
         problems = reserved.workload_problems(item.resource, platform)
         if isinstance(item.resource, LatticeMeshMember):
-            problems += reserved.mesh_member_problems(item.resource, services)
+            problems += reserved.mesh_member_problems(item.resource, services.get(item.resource.namespace, []))
         errors.extend(Diagnostic(item.source, item.ref, problem) for problem in problems)
         if not problems:
             kept.append(item)

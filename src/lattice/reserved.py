@@ -95,17 +95,22 @@ def workload_problems(resource: Resource, platform: LatticePlatformSpec) -> list
             out.append(Problem("spec.serviceAccount", f"`{account}` is reserved: it is {reserved[account]}",
                                "name the service account the member's pods really run as"))
     else:
-        out.extend(_label_problems(resource.metadata.labels))
+        out.extend(_label_problems(resource.metadata.labels, "metadata.labels"))
+        out.extend(_label_problems(resource.spec.workload.labels, "spec.workload.labels"))
     return out
 
 
-def _label_problems(labels: Mapping[str, str]) -> Iterator[Problem]:
+def _reserved_because(key: str) -> str | None:
+    return RESERVED_LABELS.get(key) or next(
+        (why for prefix, why in RESERVED_LABEL_PREFIXES.items() if key.startswith(prefix)), None)
+
+
+def _label_problems(labels: Mapping[str, str], path: str) -> Iterator[Problem]:
     for key in labels:
-        why = RESERVED_LABELS.get(key) or next(
-            (why for prefix, why in RESERVED_LABEL_PREFIXES.items() if key.startswith(prefix)), None)
+        why = _reserved_because(key)
         if why is not None:
-            yield Problem(f"metadata.labels.{key}",
-                          f"the label `{key}` is reserved: {why}, and the pods get this workload's labels",
+            yield Problem(f"{path}.{key}",
+                          f"the label `{key}` is reserved: {why}",
                           "remove it, or use a key under a domain of your own, e.g. "
                           f"`example.com/{key.rpartition('/')[2]}`")
 
@@ -116,10 +121,17 @@ def mesh_member_problems(member: LatticeMeshMember, services: Iterable[LatticeSe
     out: list[Problem] = []
     selector = member.spec.selector
     account = member.spec.service_account or member.name
-    if selector.get(naming.MANAGED_BY_LABEL) == naming.MANAGER:
-        out.append(Problem(f"spec.selector.{naming.MANAGED_BY_LABEL}",
-                           "the selector matches every pod Lattice compiles",
-                           "select the member's own pods by the labels its chart gives them"))
+    for key, value in selector.items():
+        # Charts label their pods `app.kubernetes.io/name` too, so that key is judged by the match below; every
+        # other reserved key is one Lattice or the mesh sets, and would select pods the member does not own.
+        if key == naming.MANAGED_BY_LABEL and value == naming.MANAGER:
+            out.append(Problem(f"spec.selector.{key}", "the selector matches every pod Lattice compiles",
+                               "select the member's own pods by the labels its chart gives them"))
+        elif key not in (naming.NAME_LABEL, naming.MANAGED_BY_LABEL) and _reserved_because(key) is not None:
+            out.append(Problem(f"spec.selector.{key}",
+                               f"the selector keys on `{key}`, which the platform sets on pods it does not own "
+                               f"({_reserved_because(key)})",
+                               "select the member's own pods by the labels its chart gives them"))
     for svc in services:
         if svc.namespace != member.namespace:
             continue

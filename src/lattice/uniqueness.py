@@ -26,13 +26,24 @@ PLATFORM = -1  # the owner index of the platform's own objects (cluster-wide and
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """One name an object takes: `key` identifies what must be unique, `what` says it as users read it."""
+    """One name an object takes: `key` identifies what must be unique; `what` says it as users read it."""
 
     key: tuple[str, ...]
-    what: str
-    kind: str
+    kind: str  # the kind named (`Secret` for a created Secret, `host` for a route's host)
     name: str
+    namespace: str = ""
+    created_by: tuple[str, str] | None = None  # (kind, name) of the object that creates this Secret
     shared_within_owner: bool = False  # one workload's routes (and its redirect) may all claim one host
+
+    @property
+    def what(self) -> str:
+        if self.kind == "host":
+            return f"host `{self.name}`"
+        shown = _shown(self.kind, self.namespace, self.name)
+        if self.created_by is None:
+            return shown
+        creator_kind, creator = self.created_by
+        return f"{shown} (created by {_shown(creator_kind, self.namespace, creator)})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,10 +58,11 @@ class Conflict:
 
 @dataclass(frozen=True, slots=True)
 class PodProblem:
-    """Two entries of one pod template that Kubernetes requires to differ."""
+    """Two entries of one pod template that Kubernetes requires to differ (`volume` names the repeated volume)."""
 
     owner: int
     what: str
+    volume: str | None = None
 
 
 def _group(api_version: str) -> str:
@@ -64,26 +76,41 @@ def _shown(kind: str, namespace: str | None, name: str) -> str:
 def claims(obj: Obj) -> Iterator[Claim]:
     """Every name one emitted object takes."""
     kind, meta = obj["kind"], obj["metadata"]
-    namespace, name = meta.get("namespace"), meta["name"]
-    yield Claim(("object", _group(obj["apiVersion"]), kind, namespace or "", name),
-                _shown(kind, namespace, name), kind, name)
-    spec = obj.get("spec") or {}
-    created: str | None = None
+    namespace, name = meta.get("namespace") or "", meta["name"]
+    yield Claim(("object", _group(obj["apiVersion"]), kind, namespace, name), kind, name, namespace)
     if kind == "ExternalSecret":
-        created = (spec.get("target") or {}).get("name") or name
+        created = (obj["spec"].get("target") or {}).get("name") or name
     elif kind == "Certificate":
-        created = spec.get("secretName")
+        created = obj["spec"].get("secretName")
+    elif kind in ("HTTPRoute", "GRPCRoute"):
+        for host in obj["spec"].get("hostnames") or ():
+            yield Claim(("host", host), "host", host, shared_within_owner=True)
+        return
+    else:
+        return
     if created is not None:
-        yield Claim(("object", "", "Secret", namespace or "", created),
-                    f"Secret {namespace}/{created} (created by {_shown(kind, namespace, name)})", "Secret", created)
-    if kind in ("HTTPRoute", "GRPCRoute"):
-        for host in spec.get("hostnames") or ():
-            yield Claim(("host", host), f"host `{host}`", "host", host, shared_within_owner=True)
+        yield Claim(("object", "", "Secret", namespace, created), "Secret", created, namespace, (kind, name))
+
+
+def _keys(obj: Obj) -> Iterator[tuple[str, ...]]:
+    """The keys of `claims(obj)`, without building claims: the check's hot path over every emitted object."""
+    kind, meta = obj["kind"], obj["metadata"]
+    if kind in _MORE_THAN_A_NAME:
+        yield from (claim.key for claim in claims(obj))
+    else:
+        yield ("object", _group(obj["apiVersion"]), kind, meta.get("namespace") or "", meta["name"])
+
+
+_MORE_THAN_A_NAME = frozenset({"ExternalSecret", "Certificate", "HTTPRoute", "GRPCRoute"})
+
+
+def _claim(obj: Obj, key: tuple[str, ...]) -> Claim:
+    return next(claim for claim in claims(obj) if claim.key == key)
 
 
 def conflicts(owners: Sequence[tuple[int, Iterable[Obj]]]) -> list[Conflict]:
     """Every claim taken twice: by two owners, or twice by one. Reported once per (owner, other, name)."""
-    first: dict[tuple[str, ...], tuple[int, Claim]] = {}
+    first: dict[tuple[str, ...], tuple[int, Obj]] = {}
     out: list[Conflict] = []
     reported: set[tuple[int, int, tuple[str, ...]]] = set()
 
@@ -95,12 +122,13 @@ def conflicts(owners: Sequence[tuple[int, Iterable[Obj]]]) -> list[Conflict]:
 
     for owner, objects in owners:
         for obj in objects:
-            for claim in claims(obj):
-                seen = first.get(claim.key)
+            for key in _keys(obj):
+                seen = first.get(key)
                 if seen is None:
-                    first[claim.key] = (owner, claim)
+                    first[key] = (owner, obj)
                     continue
-                other, other_claim = seen
+                other, other_obj = seen
+                claim, other_claim = _claim(obj, key), _claim(other_obj, key)
                 if other == owner and claim.shared_within_owner:
                     continue
                 report(owner, other, claim, other_claim)
@@ -113,14 +141,16 @@ def pod_problems(owner: int, objects: Iterable[Obj]) -> list[PodProblem]:
     """Inside each pod template: volume names, each container's mount paths, each volume's item keys and paths."""
     out: list[PodProblem] = []
     for obj in objects:
+        if obj["kind"] not in ("Deployment", "StatefulSet", "Job"):
+            continue
         template = (obj.get("spec") or {}).get("template")
-        if obj["kind"] not in ("Deployment", "StatefulSet", "Job") or not template:
+        if not template:
             continue
         pod = template.get("spec") or {}
         where = _shown(obj["kind"], obj["metadata"].get("namespace"), obj["metadata"]["name"])
         volumes = pod.get("volumes") or []
         for name in _repeated(v["name"] for v in volumes):
-            out.append(PodProblem(owner, f"the pod of {where} would have two volumes named `{name}`"))
+            out.append(PodProblem(owner, f"the pod of {where} would have two volumes named `{name}`", name))
         for volume in volumes:
             source = volume.get("configMap") or volume.get("secret") or {}
             items = source.get("items") or []
@@ -136,6 +166,9 @@ def pod_problems(owner: int, objects: Iterable[Obj]) -> list[PodProblem]:
 
 
 def _repeated(values: Iterable[str]) -> list[str]:
+    values = list(values)
+    if len(set(values)) == len(values):
+        return []
     seen: set[str] = set()
     twice: list[str] = []
     for value in values:
@@ -164,9 +197,12 @@ def check(owners: Sequence[Owner], platform_objects: Iterable[Obj]) -> dict[int,
         out.setdefault(conflict.owner, []).append(_problem(conflict, owners))
     for index, owner in enumerate(owners):
         for pod in pod_problems(index, owner.objects):
+            paths = owner.paths("volume", pod.volume) if pod.volume else []
+            sources = [p for p in paths if p != "metadata.name"]
+            what = pod.what + (f" (from `{'` and `'.join(sources)}`)" if len(sources) > 1 else "")
             out.setdefault(index, []).append(Problem(
-                "spec.workload.containers", pod.what,
-                "rename the container, file or volume resource whose generated name repeats"))
+                sources[-1] if sources else "spec.workload.containers", what,
+                f"rename a container, secret provider or volume resource so that the names differ ({_JOIN_HINT})"))
     return out
 
 

@@ -15,8 +15,8 @@ from lattice.compiler import naming
 
 def input_paths(resource: Resource, kind: str, name: str, *, stores: Iterable[str] = (),
                 image_providers: Iterable[str] = ()) -> list[str]:
-    """The input fields that generate a `kind` named `name` (`host` for a route's host); `metadata.name` when
-    none does."""
+    """The input fields that generate a `kind` named `name` (`host` for a route's host, `volume` for a pod
+    volume); `metadata.name` when none does."""
     found = [path for kinds, candidate, path in _generated(resource, sorted(set(stores)), sorted(image_providers))
              if candidate == name and kind in kinds]
     return list(dict.fromkeys(found)) or ["metadata.name"]
@@ -30,6 +30,7 @@ _ROUTE = frozenset({"HTTPRoute", "GRPCRoute"})
 _REDIRECT = frozenset({"HTTPRoute"})
 _CERTIFICATE = frozenset({"Certificate"})
 _TLS = frozenset({"Secret"})
+_VOLUME = frozenset({"volume"})  # a volume of the pod template
 
 
 Generated = tuple[frozenset[str], str, str]  # (kinds, name, input path)
@@ -44,8 +45,10 @@ def _generated(resource: Resource, stores: list[str], image_providers: list[str]
         where = f"spec.workload.resources.{rname}"
         if dep.type == "secret":
             yield _SECRET, naming.external_secret(svc, rname), where
-        elif dep.type == "volume" and dep.params.size is not None:
-            yield _CLAIM, naming.claim(svc, rname, dep.id), f"{where}.id" if dep.id else where
+        elif dep.type == "volume":
+            yield _VOLUME, naming.volume(rname), where
+            if dep.params.size is not None:
+                yield _CLAIM, naming.claim(svc, rname, dep.id), f"{where}.id" if dep.id else where
         elif dep.type == "external-service":
             for endpoint in dep.params.endpoints or {}:
                 yield _ENTRY, naming.service_entry(svc, rname, endpoint), f"{where}.params.endpoints.{endpoint}"
@@ -53,9 +56,11 @@ def _generated(resource: Resource, stores: list[str], image_providers: list[str]
         where = f"spec.workload.containers.{cname}"
         yield _CONFIG_MAP, naming.env_config_map(svc, cname), f"{where}.variables"
         yield _CONFIG_MAP, naming.files_config_map(svc, cname), f"{where}.files"
+        yield _VOLUME, naming.files_volume(cname), f"{where}.files"
         for store in stores:
             yield _SECRET, naming.templated_env_secret(svc, cname, store), f"{where}.variables"
             yield _SECRET, naming.templated_files_secret(svc, cname, store), f"{where}.files"
+            yield _VOLUME, naming.secret_files_volume(cname, store), f"{where}.files"
         for provider in image_providers:
             yield _SECRET, naming.pull_secret(svc, provider), f"{where}.image"
     if resource.spec.ingress is not None:
