@@ -65,6 +65,13 @@ CASES: list[tuple[str, str]] = [
         "  hint: name the service account the member's pods really run as\n"
     ),
     (
+        'platform-identities.yaml',
+        "error: FILE:11: LatticeService observability/vmagent-main: metadata.namespace: `observability` is the metrics scraper's namespace (LatticePlatform `spec.metrics.namespace`); a workload there would share it with the platform's own components and could take their names, identities and policies\n"
+        '  hint: deploy it in a namespace of its team\n'
+        "error: FILE:21: LatticeService demo/lattice-ingress-cilium: metadata.name: `lattice-ingress-cilium` is reserved: it is the service account of the ingress Gateway's pods (`<gateway>-<class>`); a workload running as it would be trusted as the gateway on every routed port\n"
+        '  hint: rename the workload, e.g. `lattice-ingress-cilium-app`\n'
+    ),
+    (
         'reserved-labels.yaml',
         "error: FILE:23: LatticeService demo/tool: metadata.labels.gateway.networking.k8s.io/gateway-name: the label `gateway.networking.k8s.io/gateway-name` is reserved: the ingress Gateway's pods are selected by it\n"
         '  hint: remove it, or use a key under a domain of your own, e.g. `example.com/gateway-name`\n'
@@ -75,8 +82,8 @@ CASES: list[tuple[str, str]] = [
     ),
     (
         'system-namespace.yaml',
-        "error: FILE:4: LatticeService istio-system/allow-nothing: metadata.namespace: `istio-system` is a platform system namespace; a workload there would share it with the platform's own components (and their policies)\n"
-        "  hint: deploy it in a namespace of its team; the system namespaces are the LatticePlatform's `spec.systemNamespaces`, the mesh, DNS and metrics namespaces\n"
+        "error: FILE:4: LatticeService istio-system/allow-nothing: metadata.namespace: `istio-system` is the mesh root namespace, whose policies apply to the whole mesh; a workload there would share it with the platform's own components and could take their names, identities and policies\n"
+        '  hint: deploy it in a namespace of its team\n'
         'error: FILE:4: LatticeService istio-system/allow-nothing: metadata.name: `allow-nothing` is reserved: it is the name of the mesh-wide allow-nothing policy\n'
         '  hint: rename the workload, e.g. `allow-nothing-app`\n'
     ),
@@ -148,10 +155,10 @@ def _compile(name: str) -> tuple[FleetResult, list[dict[str, Any]]]:
 def _cluster_pods(result: FleetResult, docs: list[dict[str, Any]]) -> list[Pod]:
     """Every pod the cluster would run: the fleet's (compiled and mesh members'), each namespace's gateway, and
     in each namespace a pod of some chart that names no service account (so it runs as `default`)."""
-    namespaces = sorted({d["metadata"]["namespace"] for d in docs})
+    namespaces = sorted({d["metadata"]["namespace"] for d in docs if "namespace" in d["metadata"]})
     strays = [Pod((ns, "stray"), ns, (("app", "stray"),), f"{TRUST}/ns/{ns}/sa/default") for ns in namespaces]
     compiled = {(o.ref.namespace, o.ref.name) for o in result.services if o.ok}
-    members = [d for d in docs if (d["metadata"]["namespace"], d["metadata"]["name"]) in compiled]
+    members = [d for d in docs if (d["metadata"].get("namespace"), d["metadata"]["name"]) in compiled]
     return [*pods(result, members, TRUST), *strays]
 
 
@@ -199,3 +206,9 @@ def test_a_mesh_member_no_longer_opens_a_compiled_service() -> None:
     assert (("demo", "intruder"), ("demo", "payments")) not in reached
     admitted = {(principal, dst) for principal, dst, _ in l7_matrix(result.objects, cluster_pods)}
     assert (f"{TRUST}/ns/demo/sa/intruder", ("demo", "payments")) not in admitted
+
+
+def test_validate_refuses_them_too_and_counts_objects_not_problems() -> None:
+    result = CliRunner().invoke(app, ["validate", str(RESERVED / "system-namespace.yaml")])
+    assert result.exit_code == 1
+    assert result.stderr.endswith("`allow-nothing-app`\n0 objects valid, 1 invalid\n")

@@ -47,11 +47,17 @@ RESERVED_LABEL_PREFIXES: Mapping[str, str] = {
 }
 
 
-def system_namespaces(platform: LatticePlatformSpec) -> set[str]:
-    """Where the platform's own components run: the listed system namespaces, the mesh control plane and root,
-    cluster DNS and the metrics scraper."""
-    return {*platform.system_namespaces, platform.mesh.control_plane_namespace, naming.MESH_ROOT_NAMESPACE,
-            platform.dns.namespace, platform.metrics.namespace}
+def system_namespaces(platform: LatticePlatformSpec) -> dict[str, str]:
+    """Where the platform's own components run, each with what it is: the listed system namespaces, the mesh
+    control plane and root, cluster DNS and the metrics scraper."""
+    listed = "a system namespace (LatticePlatform `spec.systemNamespaces`)"
+    return {
+        platform.metrics.namespace: "the metrics scraper's namespace (LatticePlatform `spec.metrics.namespace`)",
+        platform.dns.namespace: "cluster DNS's namespace (LatticePlatform `spec.dns.namespace`)",
+        **{namespace: listed for namespace in platform.system_namespaces},
+        platform.mesh.control_plane_namespace: "the mesh control plane's namespace",
+        naming.MESH_ROOT_NAMESPACE: "the mesh root namespace, whose policies apply to the whole mesh",
+    }
 
 
 def reserved_names(namespace: str, platform: LatticePlatformSpec) -> dict[str, str]:
@@ -78,13 +84,13 @@ def workload_problems(resource: Resource, platform: LatticePlatformSpec) -> list
         return []
     out: list[Problem] = []
     namespace, name = resource.namespace, resource.name
-    if namespace in system_namespaces(platform):
+    system = system_namespaces(platform)
+    if namespace in system:
         out.append(Problem(
             "metadata.namespace",
-            f"`{namespace}` is a platform system namespace; a workload there would share it with the platform's "
-            "own components (and their policies)",
-            "deploy it in a namespace of its team; the system namespaces are the LatticePlatform's "
-            "`spec.systemNamespaces`, the mesh, DNS and metrics namespaces"))
+            f"`{namespace}` is {system[namespace]}; a workload there would share it with the platform's own "
+            "components and could take their names, identities and policies",
+            "deploy it in a namespace of its team"))
     reserved = reserved_names(namespace, platform)
     if name in reserved:
         out.append(Problem("metadata.name", f"`{name}` is reserved: it is {reserved[name]}",
