@@ -13,11 +13,15 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner, Result
 
 from lattice import uniqueness
+from lattice.api import parse_resource
 from lattice.cli.main import app
 from lattice.compiler import naming
+from lattice.fleet import Sourced, compile_fleet
 
 REPO = Path(__file__).resolve().parent.parent
 CONFLICTS = Path("tests/inputs/conflicts")
@@ -196,3 +200,69 @@ def test_pod_mount_paths_and_items_must_differ() -> None:
         "the volume `v` of Deployment demo/shop would hold two files under the path `k`",
         "the container `main` of Deployment demo/shop would mount two things at `/a`",
     ]
+
+
+# --- whatever the names, the output never holds a name twice -------------------------------------------------
+
+PARTS = ["a", "b", "a-b", "b-c", "c"]
+
+
+@st.composite
+def clashing_fleets(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """Services whose names, containers, secrets, volumes, endpoints and routes are drawn from a handful of
+    parts that join into each other (`a-b` + `c` = `a` + `b-c`)."""
+    docs = []
+    for name in draw(st.lists(st.sampled_from(PARTS), min_size=1, max_size=4, unique=True)):
+        container = draw(st.sampled_from(PARTS))
+        secret, volume, endpoint = draw(st.sampled_from(PARTS)), draw(st.sampled_from(PARTS)), draw(
+            st.sampled_from(PARTS))
+        resources: dict[str, Any] = {
+            f"s{secret}": {"type": "secret", "params": {"keys": ["k"], "provider": "vault"}},
+            f"v{volume}": {"type": "volume", "params": {"size": "1Gi"},
+                           **({"id": draw(st.sampled_from(PARTS))} if draw(st.booleans()) else {})},
+            f"x{endpoint}": {"type": "external-service",
+                             "params": {"endpoints": {draw(st.sampled_from(PARTS)): "https://api.example.com"}}},
+        }
+        spec: dict[str, Any] = {"workload": {
+            "containers": {container: {"image": "registry.example.com/app:1.0",
+                                       "variables": {"K": f"${{secret.s{secret}.k}}", "MODE": "x"},
+                                       "volumes": {"/data": {"source": f"${{resources.v{volume}}}"}},
+                                       "resources": {"limits": {"cpu": "100m", "memory": "64Mi"}}}},
+            "service": {"ports": {"http": {"port": 8080}}},
+            "resources": resources}}
+        if draw(st.booleans()):
+            spec["ingress"] = {"routes": {draw(st.sampled_from(PARTS)): {
+                "hosts": [draw(st.sampled_from(["a.example.com", "b.example.com"]))],
+                "tls": {"secretName": "cert"}}}}
+        docs.append({"apiVersion": "lattice.dev/v1alpha1", "kind": "LatticeService",
+                     "metadata": {"name": name, "namespace": "team"}, "spec": spec})
+    return docs
+
+
+def _taken(objects: list[dict[str, Any]]) -> list[tuple[str, ...]]:
+    """Every name the objects take, computed here independently of `uniqueness`."""
+    out = []
+    for obj in objects:
+        meta = obj["metadata"]
+        out.append((obj["apiVersion"], obj["kind"], meta.get("namespace", ""), meta["name"]))
+        if obj["kind"] == "ExternalSecret":
+            out.append(("v1", "Secret", meta["namespace"], obj["spec"]["target"].get("name", meta["name"])))
+        if obj["kind"] == "Certificate":
+            out.append(("v1", "Secret", meta["namespace"], obj["spec"]["secretName"]))
+    return out
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(clashing_fleets())
+def test_no_emitted_name_is_taken_twice(docs: list[dict[str, Any]]) -> None:
+    result = compile_fleet([Sourced("generated", parse_resource(doc)) for doc in docs])
+    taken = _taken(result.objects)
+    assert len(taken) == len(set(taken))
+    hosts: dict[str, set[str]] = {}
+    for obj in result.objects:
+        for host in obj.get("spec", {}).get("hostnames", []) if obj["kind"] == "HTTPRoute" else []:
+            hosts.setdefault(host, set()).add(obj["metadata"]["labels"][naming.NAME_LABEL])
+    assert all(len(owners) == 1 for owners in hosts.values())
+    for outcome in result.services:
+        assert outcome.ok or outcome.objects == []
+        assert all(any(word in p.message for word in ("generated", "twice", "routed by")) for p in outcome.errors)

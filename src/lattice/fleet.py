@@ -159,7 +159,8 @@ def _duplicates(items: list[Sourced], errors: list[Diagnostic]) -> list[Sourced]
 
 
 def check_fleet(items: list[Sourced]) -> tuple[list[Sourced], CompileContext, list[Diagnostic]]:
-    """Fleet-level checks (duplicates, the platform singleton) and the compile context they yield."""
+    """Fleet-level checks (duplicates, the platform singleton, reserved names, identities, namespaces and
+    labels) and the compile context they yield."""
     errors: list[Diagnostic] = []
     unique = _duplicates(items, errors)
     platform = _platform(unique, errors)
