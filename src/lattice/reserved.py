@@ -19,6 +19,9 @@ from lattice.api.service import LatticeService
 from lattice.compiler import naming
 from lattice.errors import Problem
 
+# Kubernetes creates it in every namespace and runs every pod that names no service account as it.
+DEFAULT_SERVICE_ACCOUNT = "default"
+
 # Label keys (exact) and key prefixes that policies, the mesh or Kubernetes itself read. A pod carrying one
 # could be selected as another workload (the gateway's policy selects `gateway-name`), leave the mesh (Istio
 # ambient skips pods labelled `istio.io/dataplane-mode: none`, https://istio.io/latest/docs/ambient/usage/
@@ -64,17 +67,16 @@ def reserved_names(namespace: str, platform: LatticePlatformSpec) -> dict[str, s
     """Workload names (which are also service account names) that belong to the platform, with why. (The
     scraper's identity needs no entry: it lives in the metrics namespace, which is a system namespace.)"""
     gateway = naming.gateway(namespace)
-    out = {
+    return {
         gateway: "the name of the namespace's ingress Gateway and of its network policy",
         naming.gateway_service_account(gateway, platform.ingress.gateway_class):
             "the service account of the ingress Gateway's pods (`<gateway>-<class>`); a workload running as it "
             "would be trusted as the gateway on every routed port",
         naming.CLUSTER_DEFAULT_DENY: "the name of the cluster-wide default-deny policy",
         naming.MESH_ALLOW_NOTHING: "the name of the mesh-wide allow-nothing policy",
-        "default": "every namespace's default service account: pods that name no service account run as it, and "
-                   "would all be trusted as this workload",
+        DEFAULT_SERVICE_ACCOUNT: "every namespace's default service account: pods that name no service account "
+                                 "run as it, and would all be trusted as this workload",
     }
-    return out
 
 
 def workload_problems(resource: Resource, platform: LatticePlatformSpec) -> list[Problem]:
@@ -97,7 +99,7 @@ def workload_problems(resource: Resource, platform: LatticePlatformSpec) -> list
                            f"rename the workload, e.g. `{name}-app`"))
     if isinstance(resource, LatticeMeshMember):
         account = resource.spec.service_account
-        if account is not None and account != name and account in reserved and account != "default":
+        if account is not None and account != name and account in reserved and account != DEFAULT_SERVICE_ACCOUNT:
             out.append(Problem("spec.serviceAccount", f"`{account}` is reserved: it is {reserved[account]}",
                                "name the service account the member's pods really run as"))
     else:
@@ -128,8 +130,9 @@ def mesh_member_problems(member: LatticeMeshMember, services: Iterable[LatticeSe
     selector = member.spec.selector
     account = member.spec.service_account or member.name
     for key, value in selector.items():
-        # Charts label their pods `app.kubernetes.io/name` too, so that key is judged by the match below; every
-        # other reserved key is one Lattice or the mesh sets, and would select pods the member does not own.
+        # Charts label their pods `app.kubernetes.io/name` (and `managed-by: Helm`) too, so those keys are judged
+        # by the match below; every other reserved key is set by Lattice, the mesh or Kubernetes, on pods of
+        # every kind, so a selector on it reaches pods the member does not own.
         if key == naming.MANAGED_BY_LABEL and value == naming.MANAGER:
             out.append(Problem(f"spec.selector.{key}", "the selector matches every pod Lattice compiles",
                                "select the member's own pods by the labels its chart gives them"))
