@@ -151,6 +151,11 @@ def test_every_compiled_pod_gets_a_sidecar_in_sidecar_mode() -> None:
 def test_a_users_label_cannot_take_a_pod_out_of_the_mesh() -> None:
     svc = _service("optout")
     svc["metadata"]["labels"] = {"team": "a", "istio.io/dataplane-mode": "none"}
+    result = compile_fleet([Sourced("test", parse_resource(svc))])
+    # The label is refused outright (a reserved prefix), so the pod can never run outside the mesh.
+    assert [d.problem.path for d in result.errors] == ["metadata.labels.istio.io/dataplane-mode"]
+    assert result.services == []
+    del svc["metadata"]["labels"]["istio.io/dataplane-mode"]
     meta = _templates(_compile(svc))[0]
     assert meta["labels"]["istio.io/dataplane-mode"] == "ambient" and meta["labels"]["team"] == "a"
 

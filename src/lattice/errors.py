@@ -52,6 +52,14 @@ class LatticeError(Exception):
         return cls([Problem(path, message, hint)])
 
 
+def internal_error(doing: str, exc: BaseException) -> Problem:
+    """An unexpected exception, reported as the problem of the one input it happened on (no traceback)."""
+    detail = str(exc).splitlines()[0][:200] if str(exc) else ""
+    return Problem("", f"internal error while {doing}: {type(exc).__name__}" + (f": {detail}" if detail else ""),
+                   "this is a bug in Lattice, not in the input; the other inputs were compiled. Please report it "
+                   "with this document")
+
+
 def invalid(message: str, hint: str = "", loc: tuple[str | int, ...] = ()) -> PydanticCustomError:
     """A validation error that carries a hint (and, for checks spanning fields, the exact field below the
     validated object in `loc`) through pydantic to the user."""

@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Set
 from dataclasses import dataclass, field
+from functools import partial
 
+from lattice import reserved, uniqueness
 from lattice.api.base import Resource
 from lattice.api.image_provider import ImageProvider, ImageProviderSpec
 from lattice.api.mesh_member import LatticeMeshMember
@@ -17,13 +19,13 @@ from lattice.api.platform import DEFAULT_PLATFORM, LatticePlatform, LatticePlatf
 from lattice.api.secret_provider import SecretProvider, SecretProviderSpec
 from lattice.api.service import LatticeService
 from lattice.collector import collector_paused
-from lattice.compiler import CompileContext, compile_service, secrets
+from lattice.compiler import CompileContext, compile_service, provenance, secrets
 from lattice.compiler import ingress as ingress_objects
 from lattice.compiler import platform as platform_objects_module
 from lattice.compiler.meta import Obj
 from lattice.compiler.nodes import mesh_member_node, service_node
 from lattice.compiler.pipeline import CompileResult, compile_mesh_member
-from lattice.errors import LatticeError, ObjectRef, Problem
+from lattice.errors import LatticeError, ObjectRef, Problem, internal_error
 from lattice.graph import FleetGraph, Key, OneSided, build_graph, show, target_of
 
 PLATFORM_NAME = "default"
@@ -92,8 +94,8 @@ class FleetResult:
 
 
 def build_context(items: list[Sourced], errors: list[Diagnostic],
-                  failed: frozenset[Key] = frozenset()) -> CompileContext:
-    platform = _platform(items, errors)
+                  failed: frozenset[Key] = frozenset(), platform: LatticePlatformSpec | None = None) -> CompileContext:
+    platform = platform if platform is not None else _platform(items, errors)
     nodes = []
     secret_providers: dict[str, SecretProviderSpec] = {}
     image_providers: dict[str, ImageProviderSpec] = {}
@@ -159,17 +161,39 @@ def _duplicates(items: list[Sourced], errors: list[Diagnostic]) -> list[Sourced]
 
 def check_fleet(items: list[Sourced], failed: Iterable[ObjectRef] = ()
                 ) -> tuple[list[Sourced], CompileContext, list[Diagnostic]]:
-    """Fleet-level checks (duplicates, the platform singleton) and the compile context they yield.
+    """Fleet-level checks (duplicates, the platform singleton, reserved names, identities, namespaces and
+    labels) and the compile context they yield.
 
-    `failed` names the inputs that did not even parse: workloads among them are known to have failed, so
-    that their peers are told so instead of being told that they are missing or have not agreed."""
+    `failed` names the inputs that did not even parse: workloads among them, and those refused here, are known
+    to have failed, so that their peers are told so instead of being told that they are missing or have not
+    agreed."""
     errors: list[Diagnostic] = []
     unique = _duplicates(items, errors)
+    platform = _platform(unique, errors)
+    unique = _refuse_reserved(unique, platform, errors)
     refused = {(item.ref.namespace or "", item.resource.name) for item in items
                if item.resource.kind in _WORKLOAD_KINDS} - {(i.ref.namespace or "", i.resource.name) for i in unique}
     refused |= {(ref.namespace or "default", ref.name) for ref in failed if ref.kind in _WORKLOAD_KINDS}
-    context = build_context(unique, errors, frozenset(refused))
+    context = build_context(unique, errors, frozenset(refused), platform)
     return unique, context, errors
+
+
+def _refuse_reserved(items: list[Sourced], platform: LatticePlatformSpec, errors: list[Diagnostic]) -> list[Sourced]:
+    """Workloads that take a platform name, identity, namespace or label (or, for mesh members, a compiled
+    service's pods or identity) are refused before the graph is built, so no peer ever trusts them."""
+    services: dict[str, list[LatticeService]] = {}
+    for item in items:
+        if isinstance(item.resource, LatticeService):
+            services.setdefault(item.resource.namespace, []).append(item.resource)
+    kept = []
+    for item in items:
+        problems = reserved.workload_problems(item.resource, platform)
+        if isinstance(item.resource, LatticeMeshMember):
+            problems += reserved.mesh_member_problems(item.resource, services.get(item.resource.namespace, []))
+        errors.extend(Diagnostic(item.source, item.ref, problem) for problem in problems)
+        if not problems:
+            kept.append(item)
+    return kept
 
 
 def platform_objects(context: CompileContext, workload_objects: list[Obj] | None = None) -> list[Obj]:
@@ -235,8 +259,8 @@ def compile_fleet(items: list[Sourced], failed: Iterable[ObjectRef] = ()) -> Fle
 def _compile_fleet(items: list[Sourced], failed: Iterable[ObjectRef]) -> FleetResult:
     items, context, errors = check_fleet(items, failed)
     outcomes: list[ServiceOutcome] = []
+    compiled: list[Sourced] = []
     others: Counter[str] = Counter()
-    services: list[LatticeService] = []
     for item in sorted(items, key=lambda i: (i.ref.namespace or "", i.resource.name, i.resource.kind)):
         res = item.resource
         result: CompileResult
@@ -251,11 +275,16 @@ def _compile_fleet(items: list[Sourced], failed: Iterable[ObjectRef]) -> FleetRe
                 continue
         except LatticeError as exc:
             outcome.errors = exc.problems
+        except Exception as exc:  # a bug while compiling one workload fails that workload alone
+            outcome.errors = [internal_error(f"compiling {item.ref}", exc)]
         else:
             outcome.objects, outcome.warnings = result.objects, result.warnings
-            if isinstance(res, LatticeService):
-                services.append(res)
         outcomes.append(outcome)
+        compiled.append(item)
+    cluster_objects = platform_objects(context)
+    _refuse_name_conflicts(outcomes, compiled, context, cluster_objects)
+    services = [item.resource for item, outcome in zip(compiled, outcomes, strict=True)
+                if outcome.ok and isinstance(item.resource, LatticeService)]
     by_key = {(o.ref.namespace or "", o.ref.name): o for o in outcomes}
     failed_keys = context.failed | {key for key, o in by_key.items() if not o.ok}
     for edge in context.graph.one_sided:
@@ -269,6 +298,24 @@ def _compile_fleet(items: list[Sourced], failed: Iterable[ObjectRef]) -> FleetRe
             outcome.warnings.extend(failed_peer_warnings(context.graph, key, failed_keys))
     return FleetResult(
         services=outcomes, errors=errors, others=others, context=context,
+        # Stores open only to the namespaces whose ExternalSecrets survived every check (names never depend on it).
         cluster_objects=platform_objects(context, [obj for outcome in outcomes for obj in outcome.objects]),
         namespace_objects=ingress_objects.gateways(services, context.platform),
     )
+
+
+def _refuse_name_conflicts(outcomes: list[ServiceOutcome], items: list[Sourced], context: CompileContext,
+                           cluster_objects: list[Obj]) -> None:
+    """The fleet-wide safety net: a compiled workload whose emitted names collide fails, with nothing emitted.
+    The shared per-namespace objects are checked as they would be with every compiled service routed."""
+    ok = [(outcome, item) for outcome, item in zip(outcomes, items, strict=True) if outcome.ok]
+    stores = [*context.secret_providers, *filter(None, [context.platform.secrets.default_provider])]
+    owners = [uniqueness.Owner(str(item.ref), item.location, outcome.objects,
+                               partial(provenance.input_paths, item.resource, stores=stores,
+                                       image_providers=list(context.image_providers)))
+              for outcome, item in ok]
+    routed = [item.resource for _, item in ok if isinstance(item.resource, LatticeService)]
+    shared = [*cluster_objects, *ingress_objects.gateways(routed, context.platform)]
+    for index, problems in uniqueness.check(owners, shared).items():
+        outcome = ok[index][0]
+        outcome.errors, outcome.objects, outcome.warnings = problems, [], []

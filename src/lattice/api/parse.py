@@ -24,7 +24,7 @@ from lattice.api.platform import LatticePlatform
 from lattice.api.quota import LatticeQuota
 from lattice.api.secret_provider import SecretProvider
 from lattice.api.service import LatticeService
-from lattice.errors import LatticeError, Problem, join_path
+from lattice.errors import LatticeError, Problem, internal_error, join_path
 
 KINDS: dict[str, type[Resource]] = {
     cls.KIND: cls
@@ -68,6 +68,8 @@ def parse_resource(doc: Any) -> Resource:
         resource = model.model_validate(doc)
     except ValidationError as exc:
         raise LatticeError([_problem(model, err) for err in exc.errors(include_url=False)]) from None
+    except Exception as exc:  # a bug in a check must cost this document, never the others
+        raise LatticeError([internal_error(f"reading this {model.KIND}", exc)]) from None
     if not model.NAMESPACED and resource.metadata.namespace:
         raise LatticeError.one("metadata.namespace", f"{model.KIND} is cluster-scoped and takes no namespace",
                                "remove `metadata.namespace`")

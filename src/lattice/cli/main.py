@@ -168,8 +168,9 @@ def validate_command(paths: PathsArg) -> None:
         if item is not None:
             problem = one_sided_warning(edge, (item.ref.namespace or "", item.resource.name), context.graph)
             lines.emit("warning", item.source, item.ref, problem)
-    failed = load_errors + len(fleet_errors)
-    emit(f"{len(items) - len(fleet_errors)} objects valid, {failed} invalid")
+    refused = len({(diag.source, diag.ref) for diag in fleet_errors})  # an object may have several problems
+    failed = load_errors + refused
+    emit(f"{len(items) - refused} objects valid, {failed} invalid")
     raise typer.Exit(1 if failed else 0)
 
 

@@ -107,17 +107,14 @@ def derive_config(
             out.config_maps.append(_config_map(cfg.env_config_map, env, workload, namespace, user_labels))
 
         files: dict[str, str] = {}
-        used_keys: set[str] = set()
+        keys = naming.file_keys(container.files)
         for target, spec in container.files.items():
             where = f"{path}.files.{target}"
             parts = (spec.content,) if spec.no_expand else _resolve(spec.content, f"{where}.content", resolver,
                                                                      out.problems)
             if parts is None:
                 continue
-            key = naming.file_key(target)
-            if key in used_keys:
-                key = naming.fit(f"{key}-{len(used_keys)}", 253)
-            used_keys.add(key)
+            key = keys[target]
             mode = int(spec.mode, 8) if spec.mode else None
             refs = secret_refs(parts)
             if not refs:

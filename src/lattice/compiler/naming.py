@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import Counter
+from collections.abc import Iterable
 
 NAME_LABEL = "app.kubernetes.io/name"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
@@ -34,8 +36,7 @@ def fit(name: str, max_len: int = 63) -> str:
     """`name` if it fits, else a truncated prefix plus a stable hash so distinct inputs stay distinct."""
     if len(name) <= max_len:
         return name
-    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
-    return f"{name[: max_len - 9].rstrip('-.')}-{digest}"
+    return f"{name[: max_len - 9].rstrip('-.')}-{_digest(name)}"
 
 
 def service_account(workload: str) -> str:
@@ -139,6 +140,18 @@ def file_key(path: str) -> str:
     return fit(_KEY_CHARS.sub("-", path.strip("/").replace("/", "-")) or "file", 253)
 
 
+def file_keys(paths: Iterable[str]) -> dict[str, str]:
+    """The keys of one container's files. Where two paths would share a key (`/etc/x`, `/etc-x`), each gets a
+    hash of its own path appended, so a key never depends on which other files exist or on their order."""
+    readable = {path: file_key(path) for path in paths}
+    counts = Counter(readable.values())
+    return {path: key if counts[key] == 1 else f"{fit(key, 244)}-{_digest(path)}" for path, key in readable.items()}
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
 def service_host(name: str, namespace: str, cluster_domain: str) -> str:
     return f"{name}.{namespace}.svc.{cluster_domain}"
 
@@ -193,7 +206,13 @@ def gateway_service_account(gateway_name: str, gateway_class: str) -> str:
 
 
 def listener(host: str, tls: bool) -> str:
-    return fit(("https-" if tls else "http-") + host.replace("*", "wildcard").replace(".", "-"))
+    """A Gateway listener's name: distinct hosts never share one. A `.` becomes `-` and a `-` becomes `--` (a
+    host never has `-` beside `.`), and the wildcard `*.` becomes `wildcard---` (no host yields three dashes), so
+    `a-b.example.com` (`http-a--b-example-com`) and `a.b-example.com` (`http-a-b--example-com`) stay apart."""
+    body = host.replace("-", "--").replace(".", "-")
+    if body.startswith("*-"):
+        body = "wildcard---" + body[2:]
+    return fit(("https-" if tls else "http-") + body)
 
 
 def route(workload: str, route_name: str) -> str:
