@@ -13,7 +13,8 @@ from lattice.api.platform import DEFAULT_PLATFORM
 DIGEST = "@sha256:" + hashlib.sha256(b"image").hexdigest()
 
 # Names the platform owns (a system namespace, `default`, ...) are refused on purpose; generated fleets avoid them.
-_PLATFORM_OWNED = frozenset({*reserved.system_namespaces(DEFAULT_PLATFORM), *reserved.reserved_names("x", DEFAULT_PLATFORM)})
+_PLATFORM_OWNED = frozenset({*reserved.system_namespaces(DEFAULT_PLATFORM),
+                             *reserved.reserved_names("x", DEFAULT_PLATFORM)})
 labels = st.from_regex(r"[a-z][a-z0-9]{0,6}(-[a-z0-9]{1,4})?", fullmatch=True).filter(
     lambda name: name not in _PLATFORM_OWNED)
 env_names = st.from_regex(r"[A-Z][A-Z0-9_]{0,10}", fullmatch=True)
