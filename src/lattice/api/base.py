@@ -19,10 +19,14 @@ API_GROUP = "lattice.dev"
 API_VERSION = "v1alpha1"
 GROUP_VERSION = f"{API_GROUP}/{API_VERSION}"
 
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-LABEL_KEY_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
-LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+LABEL_KEY_NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
+LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
+
+
+INT32_MAX = 2**31 - 1
+"""The largest value of a Kubernetes int32 field (replicas, probe timings, user ids, KEDA replica counts)."""
 
 
 class Model(BaseModel):
@@ -50,7 +54,7 @@ def check_dns_label(value: str, what: str = "name", max_len: int = 63) -> str:
             f"{what} `{value}` is {len(value)} characters long; at most {max_len} are allowed",
             f"shorten it, e.g. `{_suggest_label(value)[:max_len].rstrip('-')}`",
         )
-    if not DNS_LABEL.match(value):
+    if not DNS_LABEL.fullmatch(value):
         raise invalid(
             f"{what} `{value}` is not a DNS label (lower-case letters, digits and '-', starting and "
             "ending with a letter or digit)",
@@ -64,7 +68,7 @@ def _dns_label(value: str) -> str:
 
 
 def _dns_subdomain(value: str) -> str:
-    if len(value) > 253 or not DNS_SUBDOMAIN.match(value):
+    if len(value) > 253 or not DNS_SUBDOMAIN.fullmatch(value):
         raise invalid(
             f"`{value}` is not a DNS subdomain (lower-case letters, digits, '-' and '.')",
             f"write `{_suggest_label(value)}`",
@@ -78,9 +82,9 @@ DnsSubdomain = Annotated[str, AfterValidator(_dns_subdomain)]
 
 def _label_key(key: str) -> None:
     prefix, _, name = key.rpartition("/")
-    if prefix and (len(prefix) > 253 or not DNS_SUBDOMAIN.match(prefix)):
+    if prefix and (len(prefix) > 253 or not DNS_SUBDOMAIN.fullmatch(prefix)):
         raise invalid(f"label key `{key}` has an invalid prefix `{prefix}`", "use a DNS subdomain prefix")
-    if len(name) > 63 or not LABEL_KEY_NAME.match(name):
+    if len(name) > 63 or not LABEL_KEY_NAME.fullmatch(name):
         raise invalid(
             f"label key `{key}` is invalid",
             "use at most 63 letters, digits, '-', '_' and '.', starting and ending alphanumeric",
@@ -97,7 +101,7 @@ def _labels(value: dict[str, str]) -> dict[str, str]:
                 "remove it; read a secret in the container instead, from `variables` or `files`",
                 (key,),
             )
-        if len(val) > 63 or not LABEL_VALUE.match(val):
+        if len(val) > 63 or not LABEL_VALUE.fullmatch(val):
             raise invalid(
                 f"label `{key}` has the invalid value `{val}`",
                 "use at most 63 letters, digits, '-', '_' and '.', starting and ending alphanumeric",

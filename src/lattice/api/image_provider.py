@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 from lattice.api.base import DnsLabel, Model, Resource
 from lattice.errors import invalid
 
-_REGISTRY = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]+)?(/[a-z0-9._/-]+)?$")
+_REGISTRY = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]+)?(/[a-z0-9._/-]+)?")
 
 
 class Authority(Model):
@@ -44,7 +44,7 @@ class ImageProviderSpec(Model):
     @field_validator("registry")
     @classmethod
     def _registry(cls, value: str) -> str:
-        if not _REGISTRY.match(value):
+        if not _REGISTRY.fullmatch(value):
             raise invalid(f"registry `{value}` is not a registry host", "write e.g. `registry.example.com`")
         return value
 

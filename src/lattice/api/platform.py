@@ -10,6 +10,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from lattice.api.base import DnsLabel, DnsSubdomain, Labels, Model, Resource
+from lattice.api.duration import GoDuration, PrometheusDuration
 
 
 class Mesh(Model):
@@ -22,12 +23,12 @@ class Mesh(Model):
 
 class Secrets(Model):
     default_provider: DnsLabel | None = None
-    refresh_interval: str = "1h"
+    refresh_interval: GoDuration = "1h"
 
 
 class Metrics(Model):
     stack: Literal["victoriametrics", "prometheus-operator"] = "victoriametrics"
-    interval: str = "30s"
+    interval: PrometheusDuration = "30s"
     namespace: DnsLabel = Field(default="monitoring", description="Where the scraper runs.")
     service_account: DnsLabel = Field(
         default="vmagent", description="The scraper's ServiceAccount (its mesh identity)."
@@ -48,12 +49,13 @@ class Dns(Model):
         description="Search domains the nodes add to pods' resolv.conf (e.g. `ec2.internal`): lookups through "
                     "them must pass the DNS proxy too.",
     )
-    ndots: int = Field(default=5, ge=1, description="The pods' resolv.conf ndots (Kubernetes' default is 5).")
+    # glibc's resolver caps ndots at 15 (resolv.conf(5)), so a larger value cannot describe any pod.
+    ndots: int = Field(default=5, ge=1, le=15, description="The pods' resolv.conf ndots (Kubernetes' default is 5).")
 
 
 class IngressDefaults(Model):
     gateway_class: DnsLabel = "istio"
-    issuer: str | None = Field(default=None, description="ClusterIssuer for route certificates.")
+    issuer: DnsSubdomain | None = Field(default=None, description="ClusterIssuer for route certificates.")
 
 
 class Images(Model):

@@ -9,7 +9,7 @@ import re
 from decimal import Decimal
 from functools import lru_cache
 
-_QUANTITY = re.compile(r"^(?P<num>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?P<suffix>[KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9]+)?$")
+_QUANTITY = re.compile(r"(?P<num>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?P<suffix>[KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9]+)?")
 
 _SUFFIX: dict[str, Decimal] = {
     "": Decimal(1),
@@ -34,7 +34,7 @@ _SUFFIX: dict[str, Decimal] = {
 @lru_cache(maxsize=4096)
 def parse_quantity(text: str) -> Decimal | None:
     """The value of a non-negative quantity, or None when `text` is not one."""
-    match = _QUANTITY.match(text)
+    match = _QUANTITY.fullmatch(text)
     if match is None:
         return None
     suffix = match["suffix"] or ""

@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from lattice.api.base import DnsLabel, Model, Resource
+from lattice.api.base import INT32_MAX, DnsLabel, DnsSubdomain, Model, Resource
 from lattice.api.workload import Workload
 from lattice.errors import invalid
 
-DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+DNS_1035 = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
 
 
 class ScalingMetric(Model):
@@ -22,31 +22,56 @@ class ScalingMetric(Model):
 class Autoscaling(Model):
     """Scale between `min` (default: `replicas`) and `max` on CPU or memory utilization."""
 
-    min: int | None = Field(default=None, ge=0)
-    max: int = Field(ge=1)
+    min: int | None = Field(default=None, ge=0, le=INT32_MAX)
+    max: int = Field(ge=1, le=INT32_MAX)
     metrics: list[ScalingMetric] = Field(default_factory=lambda: [ScalingMetric(metric="cpu", target=80)])
 
 
 class PathMatch(Model):
     type: Literal["PathPrefix", "Exact"] = "PathPrefix"
-    value: str = "/"
+    value: str = Field(default="/", max_length=1024)
+
+    @field_validator("value")
+    @classmethod
+    def _http_path(cls, value: str) -> str:
+        # The rules Gateway API's HTTPRoute CRD states as CEL validations on `path.value` (which a JSON schema
+        # check does not run): absolute, RFC 3986 path characters, no `//`, dot segments, `%2f` or `#`.
+        if "${" in value:
+            raise invalid(f"the path `{value}` contains a placeholder; route paths are never resolved, and a "
+                          "secret in one would be plain text in the route and in every proxy's access log",
+                          "write the plain path")
+        if not value.startswith("/"):
+            raise invalid(f"the path `{value}` does not start with `/`", f"write `/{value}`")
+        if not _HTTP_PATH.fullmatch(value):
+            raise invalid(f"the path `{value}` has characters an HTTP path cannot have",
+                          "percent-encode them (a space is `%20`)")
+        bad = next((part for part in ("//", "/./", "/../", "%2f", "%2F", "#") if part in value), None)
+        if bad is None and (value.endswith("/..") or value.endswith("/.")):
+            bad = value[value.rindex("/"):]
+        if bad is not None:
+            raise invalid(f"the path `{value}` contains `{bad}`, which Gateway API does not allow in a path match",
+                          "write the normalized path the proxy sees")
+        return value
+
+
+_HTTP_PATH = re.compile(r"(?:[-A-Za-z0-9/._~!$&'()*+,;=:@]|%[0-9a-fA-F]{2})+")
 
 
 class RouteTls(Model):
     """TLS for a route: a certificate from the platform's issuer unless a Secret is named."""
 
     secret_name: DnsLabel | None = None
-    issuer: str | None = None
+    issuer: DnsSubdomain | None = None
 
 
 def _hosts(value: list[str]) -> list[str]:
     for host in value:
-        if len(host) > 253 or not _HOSTNAME.match(host):
+        if len(host) > 253 or not _HOSTNAME.fullmatch(host):
             raise invalid(f"host `{host}` is not a DNS name", "write e.g. `shop.example.com` or `*.example.com`")
     return value
 
 
-_HOSTNAME = re.compile(r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_HOSTNAME = re.compile(r"(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
 
 class Route(Model):
@@ -68,7 +93,7 @@ class Ingress(Model):
 
 
 class LatticeServiceSpec(Model):
-    replicas: int = Field(default=1, ge=0)
+    replicas: int = Field(default=1, ge=0, le=INT32_MAX)
     """Pods to run (the autoscaling floor when `autoscaling` is set); more than one gets a disruption budget."""
     workload: Workload
     """The Score-compatible workload: containers, service ports and resources."""
@@ -136,7 +161,7 @@ class LatticeService(Resource):
     def _name_is_service_name(self) -> LatticeService:
         # The name becomes a Service (DNS-1035: starts with a letter, no dots, at most 63 characters).
         name = self.metadata.name
-        if len(name) > 63 or not DNS_1035.match(name):
+        if len(name) > 63 or not DNS_1035.fullmatch(name):
             suggestion = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")
             if not suggestion[:1].isalpha():
                 suggestion = f"svc-{suggestion}"

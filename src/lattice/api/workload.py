@@ -7,26 +7,45 @@ kind embedding a workload gets them.
 
 from __future__ import annotations
 
+import posixpath
 import re
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from lattice.api.base import DnsLabel, Labels, Model, Quantity, check_dns_label
+from lattice.api.base import (
+    DNS_LABEL,
+    DNS_SUBDOMAIN,
+    INT32_MAX,
+    LABEL_VALUE,
+    DnsLabel,
+    Labels,
+    Model,
+    Quantity,
+    check_dns_label,
+)
+from lattice.api.duration import GoDuration
 from lattice.api.endpoints import parse_endpoint
 from lattice.api.quantity import parse_quantity
 from lattice.errors import invalid, reraise_at
 
 # Characters a shell would interpret: an image reference never needs them.
 _IMAGE_FORBIDDEN = re.compile(r"[\s;&|`$<>()\\'\"!*?{}]")
+# The reference grammar of distribution/reference (`reference.go`): its `\w` is Go's, ASCII only, so tags are
+# spelt out here; Python's `\w` would also match `é`. Matched with `fullmatch`: Python's `$` also matches before a
+# trailing newline.
 _IMAGE = re.compile(
-    r"^(?P<name>[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)"
-    r"(?::(?P<tag>[\w][\w.-]{0,127}))?(?:@(?P<digest>[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-fA-F]{32,}))?$"
+    r"(?P<name>[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)"
+    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
+    r"(?:@(?P<digest>[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-fA-F]{32,}))?"
 )
+# Never part of a path or a name: controls, separators, and invisible or direction-changing format characters
+# (which make text read differently from what it is).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u00a0\u2028\u2029\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 _CHAR_NAMES = {" ": "a space", "\t": "a tab", "\n": "a line break", ";": "`;`", "$": "`$`"}
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
-_MODE = re.compile(r"^0?[0-7]{3}$")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+_MODE = re.compile(r"0?[0-7]{3}")
 
 
 def _image(value: str) -> str:
@@ -45,10 +64,16 @@ def _image(value: str) -> str:
         raise invalid(
             f"image `{value}` contains {shown}, which no image reference has"
             + (" (placeholders are not allowed in images)" if "${" in value else ""),
-            f"remove it: `{cleaned}`" if char.isspace() and _IMAGE.match(cleaned) else
+            f"remove it: `{cleaned}`" if char.isspace() and _IMAGE.fullmatch(cleaned) else
             "write a plain reference such as `registry.example.com/team/app@sha256:<64 hex>`",
         )
-    if not _IMAGE.match(value):
+    if not value.isascii():
+        char = next(c for c in value if not c.isascii())
+        raise invalid(
+            f"image `{value}` contains `{char}` (U+{ord(char):04X}); image references are ASCII only",
+            "write the reference as the registry spells it: lower-case ASCII letters, digits, `.`, `_`, `-`, `/`",
+        )
+    if not _IMAGE.fullmatch(value):
         raise invalid(
             f"image `{value}` is not a valid image reference",
             "write `registry/repository:tag` or `registry/repository@sha256:<64 hex>` in lower case",
@@ -71,6 +96,23 @@ class ContainerResources(Model):
 
     requests: ResourceAmounts | None = None
     limits: ResourceAmounts
+
+    @field_validator("limits")
+    @classmethod
+    def _limits_not_zero(cls, value: ResourceAmounts) -> ResourceAmounts:
+        # The kubelet sets no memory limit and no CPU quota for a limit of 0 (kuberuntime_container_linux.go,
+        # calculateLinuxResources), so a zero limit is no limit at all.
+        for field in ("cpu", "memory"):
+            amount = getattr(value, field)
+            if amount is not None and parse_quantity(amount) == 0:
+                example = "500m" if field == "cpu" else "512Mi"
+                raise invalid(
+                    f"a limit of `{amount}` is no limit: Kubernetes leaves a container with a zero {field} limit "
+                    "unlimited",
+                    f"write the most the container may use, e.g. `{field}: {example}`",
+                    (field,),
+                )
+        return value
 
     @model_validator(mode="after")
     def _requests_within_limits(self) -> ContainerResources:
@@ -98,17 +140,64 @@ class ContainerResources(Model):
         return self
 
 
+def _port_name(value: str) -> str:
+    """An IANA service name, as Kubernetes checks port names (apimachinery `validation.IsValidPortName`): at most
+    15 characters of `a-z`, `0-9` and `-`, at least one letter, no `-` first, last or twice in a row."""
+    check_dns_label(value, "port name", max_len=15)
+    if not any(c.isalpha() for c in value):
+        raise invalid(f"port name `{value}` has no letter", "name ports by what they carry, e.g. `http`")
+    if "--" in value:
+        raise invalid(f"port name `{value}` has two hyphens in a row, which Kubernetes does not allow in a port name",
+                      f"write `{re.sub('-+', '-', value)}`")
+    return value
+
+
+PortName = Annotated[str, AfterValidator(_port_name)]
+
+
+def _probe_port(value: int | str) -> int | str:
+    """A probe's port: a number, or the name of one of the container's ports."""
+    if isinstance(value, str):
+        if value.isdigit():
+            raise invalid(f"port `\"{value}\"` is text, so Kubernetes would read it as a port name",
+                          f"write the number without quotes: `{value}`")
+        return _port_name(value)
+    if not 1 <= value <= 65535:
+        raise invalid(f"port {value} is outside 1-65535", "write the port the container listens on, e.g. `8080`")
+    return value
+
+
+ProbePort = Annotated[int | str, AfterValidator(_probe_port)]
+_HEADER_NAME = re.compile(r"[-A-Za-z0-9]+")  # apimachinery validation.IsHTTPHeaderName
+
+
 class HttpHeader(Model):
     name: str
     value: str
 
+    @field_validator("name")
+    @classmethod
+    def _header_name(cls, value: str) -> str:
+        if not _HEADER_NAME.fullmatch(value):
+            raise invalid(f"`{value}` is not an HTTP header name (letters, digits and '-')",
+                          f"write e.g. `{re.sub('[^-A-Za-z0-9]+', '-', value).strip('-') or 'X-Probe'}`")
+        return value
+
 
 class HttpGetProbe(Model):
     path: str = "/"
-    port: int | str
+    port: ProbePort
     scheme: Literal["HTTP", "HTTPS"] = "HTTP"
     host: str | None = None
     http_headers: list[HttpHeader] = Field(default_factory=list)
+
+    @field_validator("path")
+    @classmethod
+    def _path_given(cls, value: str) -> str:
+        if not value:  # Kubernetes requires one (core validation, validateHTTPGetAction)
+            raise invalid("the probe's path is empty", "write the path to check, e.g. `/healthz`, or remove `path` "
+                          "to check `/`")
+        return value
 
 
 class ExecProbe(Model):
@@ -116,11 +205,11 @@ class ExecProbe(Model):
 
 
 class TcpSocketProbe(Model):
-    port: int | str
+    port: ProbePort
 
 
 class GrpcProbe(Model):
-    port: int
+    port: int = Field(ge=1, le=65535)
     service: str | None = None
 
 
@@ -131,11 +220,17 @@ class Probe(Model):
     exec: ExecProbe | None = None
     tcp_socket: TcpSocketProbe | None = None
     grpc: GrpcProbe | None = None
-    initial_delay_seconds: int | None = Field(default=None, ge=0)
-    period_seconds: int | None = Field(default=None, ge=1)
-    timeout_seconds: int | None = Field(default=None, ge=1)
-    failure_threshold: int | None = Field(default=None, ge=1)
-    success_threshold: int | None = Field(default=None, ge=1)
+    initial_delay_seconds: int | None = Field(default=None, ge=0, le=INT32_MAX)
+    period_seconds: int | None = Field(default=None, ge=1, le=INT32_MAX)
+    timeout_seconds: int | None = Field(default=None, ge=1, le=INT32_MAX)
+    failure_threshold: int | None = Field(default=None, ge=1, le=INT32_MAX)
+    success_threshold: int | None = Field(default=None, ge=1, le=INT32_MAX)
+
+    @property
+    def port(self) -> int | str | None:
+        """The port the probe checks (None for exec probes)."""
+        handler = self.http_get or self.tcp_socket or self.grpc
+        return handler.port if handler is not None else None
 
     @model_validator(mode="after")
     def _exactly_one_handler(self) -> Probe:
@@ -165,7 +260,7 @@ class File(Model):
     @field_validator("mode")
     @classmethod
     def _octal_mode(cls, value: str | None) -> str | None:
-        if value is not None and not _MODE.match(value):
+        if value is not None and not _MODE.fullmatch(value):
             raise invalid(f"mode `{value}` is not an octal file mode", "write e.g. `0644` or `0440`")
         if value is not None and not int(value, 8) & 0o040:
             raise invalid(
@@ -180,20 +275,38 @@ class VolumeMount(Model):
 
     source: str
     path: str | None = None
+    """A directory inside the volume to mount instead of its root (the mount's `subPath`)."""
     read_only: bool = False
+
+    @field_validator("path")
+    @classmethod
+    def _inside_the_volume(cls, value: str | None) -> str | None:
+        # Kubernetes refuses an absolute subPath and one with a `..` element (core validation,
+        # validateLocalDescendingPath): it must name a place inside the volume.
+        if value is None:
+            return None
+        if "${" in value:
+            raise invalid(f"the path `{value}` contains a placeholder; paths are never resolved, and a secret in "
+                          "one would be plain text in the pod spec", "write the plain directory inside the volume")
+        if value.startswith("/") or ".." in value.split("/") or not value or _unseen(value):
+            cleaned = "/".join(p for p in value.split("/") if p not in ("", ".", ".."))
+            raise invalid(f"the path `{value}` is not a relative path inside the volume",
+                          "name a directory inside the volume, without `..`" if ".." in value.split("/") else
+                          f"write `{cleaned}`" if cleaned else "remove `path` to mount the whole volume")
+        return value
 
     @property
     def resource(self) -> str:
         """The volume resource named by `source` (`${resources.data}` -> `data`); checked by Workload."""
-        match = _VOLUME_SOURCE.match(self.source)
+        match = _VOLUME_SOURCE.fullmatch(self.source)
         return match["name"] if match else ""
 
 
 class SecurityOverrides(Model):
     """Deviations from the restricted default; each is visible and, later, authorized by policy."""
 
-    run_as_user: int | None = Field(default=None, ge=0)
-    run_as_group: int | None = Field(default=None, ge=0)
+    run_as_user: int | None = Field(default=None, ge=0, le=INT32_MAX)  # apimachinery validation.IsValidUserID
+    run_as_group: int | None = Field(default=None, ge=0, le=INT32_MAX)  # ... and IsValidGroupID
     run_as_non_root: bool | None = None
     read_only_root_filesystem: bool | None = None
     allow_privilege_escalation: bool | None = None
@@ -204,7 +317,7 @@ class SecurityOverrides(Model):
     @classmethod
     def _capability_names(cls, value: list[str]) -> list[str]:
         for i, cap in enumerate(value):
-            if not re.match(r"^[A-Z][A-Z_]*$", cap) or cap.startswith("CAP_"):
+            if not re.fullmatch(r"[A-Z][A-Z_]*", cap) or cap.startswith("CAP_"):
                 raise invalid(
                     f"`{cap}` is not a Linux capability name as Kubernetes writes it",
                     f"write `{cap.upper().removeprefix('CAP_')}` (upper case, without the CAP_ prefix)",
@@ -261,7 +374,7 @@ class Container(Model):
     @classmethod
     def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
         for name in value:
-            if not _ENV_NAME.match(name):
+            if not _ENV_NAME.fullmatch(name):
                 raise invalid(
                     f"`{name}` is not a valid environment variable name",
                     "use letters, digits and `_`, starting with a letter or `_`, e.g. "
@@ -274,10 +387,81 @@ class Container(Model):
     @classmethod
     def _absolute_targets(cls, value: dict[str, Any]) -> dict[str, Any]:
         for target in value:
-            if not target.startswith("/"):
-                raise invalid(f"the target `{target}` is not an absolute path", f"write `/{target.lstrip('./')}`",
-                              (target,))
+            _check_target(target)
         return value
+
+    @model_validator(mode="after")
+    def _mounts_do_not_collide(self) -> Container:
+        # Kubernetes requires every mountPath of a container to be unique (core validation, ValidateVolumeMounts),
+        # and a runtime cannot mount anything below a path that is a single file.
+        mounts: dict[str, tuple[str, ...]] = {TMP_PATH: ()}
+        kinds = {TMP_PATH: "the platform's writable emptyDir"}
+        for field, targets in (("files", self.files), ("volumes", self.volumes)):
+            for target in targets:
+                where = (field, target)
+                if target in mounts:
+                    other = kinds[target]
+                    raise invalid(
+                        f"`{target}` is already the mount point of {other}; two mounts cannot share a path",
+                        "put the file under `/tmp/` or elsewhere" if target == TMP_PATH and field == "files" else
+                        "mount it elsewhere" + ("" if target == TMP_PATH else ", or remove one of the two"),
+                        where,
+                    )
+                mounts[target] = where
+                kinds[target] = "a file" if field == "files" else "a volume"
+        for target, place in mounts.items():
+            parent = next((f for f in self.files if target.startswith(f + "/")), None)
+            if parent is not None:
+                raise invalid(f"`{target}` lies below `{parent}`, which is a file, so nothing can be mounted there",
+                              f"move one of them: `{parent}` cannot be a file and a directory at once", place)
+        return self
+
+    @model_validator(mode="after")
+    def _success_threshold_one(self) -> Container:
+        # Kubernetes refuses any other successThreshold for liveness and startup probes (core validation,
+        # validateLivenessProbe, validateStartupProbe).
+        for field, probe in (("livenessProbe", self.liveness_probe), ("startupProbe", self.startup_probe)):
+            if probe is not None and probe.success_threshold not in (None, 1):
+                raise invalid(f"successThreshold of a {field} must be 1, not {probe.success_threshold}",
+                              "remove `successThreshold` (only a readinessProbe may ask for more successes)",
+                              (field, "successThreshold"))
+        return self
+
+
+def _unseen(text: str) -> str | None:
+    """What in `text` a reader cannot see (a control or invisible character, whitespace at an end), or None."""
+    found = _CONTROL.search(text)
+    if found:
+        return f"the control or invisible character U+{ord(found.group()):04X}"
+    return "whitespace at one end" if text != text.strip() else None
+
+
+TMP_PATH = "/tmp"
+"""Where the platform mounts a writable emptyDir in every container (the root filesystem is read-only)."""
+
+
+def _check_target(target: str) -> None:
+    """A file's or volume's target: an absolute, normalized path with no placeholder (paths are never resolved)."""
+    if "${" in target:
+        raise invalid(
+            f"the target `{target}` contains a placeholder; mount paths are never resolved, and a secret in one "
+            "would be plain text in the pod spec",
+            "write the plain path; put secret values in the file's `content`",
+            (target,),
+        )
+    if not target.startswith("/"):
+        raise invalid(f"the target `{target}` is not an absolute path", f"write `/{target.lstrip('./')}`",
+                      (target,))
+    cleaned = "/" + "/".join(p for p in posixpath.normpath(target).split("/") if p)
+    unseen = _unseen(target)
+    if unseen:
+        raise invalid(f"the target `{target}` contains {unseen}", "write a plain path", (target,))
+    if target != cleaned or target == "/":
+        raise invalid(
+            f"the target `{target}` is not a normalized path (no `//`, `.` or `..` parts, no trailing `/`)",
+            f"write `{cleaned}`" if cleaned != "/" else "name a file or directory below `/`",
+            (target,),
+        )
 
 
 class ServicePort(Model):
@@ -295,16 +479,6 @@ class ServicePort(Model):
     def container_port(self) -> int:
         """The port the container listens on (what policy admits after the Service's translation)."""
         return self.target_port or self.port
-
-
-def _port_name(value: str) -> str:
-    check_dns_label(value, "port name", max_len=15)
-    if not any(c.isalpha() for c in value):
-        raise invalid(f"port name `{value}` has no letter", "name ports by what they carry, e.g. `http`")
-    return value
-
-
-PortName = Annotated[str, AfterValidator(_port_name)]
 
 
 class ServiceSpec(Model):
@@ -339,8 +513,7 @@ PARAMS_BY_TYPE: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "gpu": (frozenset({"count", "model", "memory"}), frozenset({"count"})),
 }
 
-_SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
-_DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$")
+_SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]+")
 
 
 class DependencyParams(Model):
@@ -350,7 +523,7 @@ class DependencyParams(Model):
     """Secret: the keys this workload reads; omit to read every key."""
     provider: DnsLabel | None = None
     """Secret: the SecretProvider holding it; defaults to the platform's."""
-    refresh_interval: str | None = None
+    refresh_interval: GoDuration | None = None
     """Secret: how often the synced Secret is refreshed (`1h`, `15m`); defaults to the platform's."""
     secret_type: str | None = None
     """Secret: the type of the synced Kubernetes Secret."""
@@ -359,13 +532,13 @@ class DependencyParams(Model):
     size: Quantity | None = None
     """Volume: the claim's size; given, this workload owns the claim."""
     storage_class: str | None = None
-    """Volume: the storage class."""
+    """Volume: the storage class (a StorageClass name: a DNS subdomain)."""
     access_mode: Literal["ReadWriteOnce", "ReadWriteMany", "ReadOnlyMany", "ReadWriteOncePod"] | None = None
     """Volume: the access mode (default ReadWriteOnce)."""
-    count: int | None = Field(default=None, ge=1)
+    count: int | None = Field(default=None, ge=1, le=INT32_MAX)
     """GPU: how many."""
     model: str | None = None
-    """GPU: the product, matched against the node label `nvidia.com/gpu.product`."""
+    """GPU: the product, matched against the node label `nvidia.com/gpu.product` (a label value)."""
     memory: Quantity | None = None
     """GPU: memory needed per GPU."""
 
@@ -376,19 +549,47 @@ class DependencyParams(Model):
             return None
         if not value:
             raise invalid("keys is empty", "list the keys you read, or remove `keys` to read all of them")
-        for key in value:
-            if not _SECRET_KEY.match(key):
+        for i, key in enumerate(value):
+            # A Secret key (apimachinery validation.IsConfigMapKey): at most 253 of these characters, and not
+            # `.`, `..` or starting with `..`.
+            if not _SECRET_KEY.fullmatch(key):
                 raise invalid(f"secret key `{key}` has characters a Secret key cannot have",
-                              "use letters, digits, '-', '_' and '.'")
+                              "use letters, digits, '-', '_' and '.'", (i,))
+            if len(key) > 253 or key.startswith(".."):
+                raise invalid(f"secret key `{key}` cannot name a Secret key "
+                              + ("(at most 253 characters)" if len(key) > 253 else "(it starts with `..`)"),
+                              "use at most 253 letters, digits, '-', '_' and '.', not starting with `..`", (i,))
+            if key == ".":
+                raise invalid("secret key `.` cannot name a Secret key", "name the key", (i,))
         if len(set(value)) != len(value):
             raise invalid("keys lists a key twice", "list each key once")
         return value
 
-    @field_validator("refresh_interval")
+    @field_validator("storage_class")
     @classmethod
-    def _duration(cls, value: str | None) -> str | None:
-        if value is not None and not _DURATION.match(value):
-            raise invalid(f"`{value}` is not a duration", "write e.g. `1h`, `30m` or `1h30m`")
+    def _storage_class(cls, value: str | None) -> str | None:
+        # The claim's storageClassName must be a DNS subdomain (core validation, ValidateClassName).
+        if value is not None and (len(value) > 253 or not DNS_SUBDOMAIN.fullmatch(value)):
+            raise invalid(f"`{value}` cannot name a StorageClass (lower-case letters, digits, '-' and '.')",
+                          "write the name `kubectl get storageclass` shows, e.g. `standard`")
+        return value
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, value: str | None) -> str | None:
+        # The model becomes a nodeSelector value, which Kubernetes checks as a label value.
+        if value is not None and (len(value) > 63 or not LABEL_VALUE.fullmatch(value)):
+            raise invalid(f"GPU model `{value}` cannot be a node label value",
+                          "use at most 63 letters, digits, '-', '_' and '.', starting and ending alphanumeric, "
+                          "e.g. `NVIDIA-H100-80GB-HBM3`")
+        return value
+
+    @field_validator("size")
+    @classmethod
+    def _size_positive(cls, value: str | None) -> str | None:
+        # A claim's storage request must be greater than zero (core validation, ValidatePersistentVolumeClaimSpec).
+        if value is not None and parse_quantity(value) == 0:
+            raise invalid(f"a volume of size `{value}` holds nothing", "write the size it needs, e.g. `1Gi`")
         return value
 
     @field_validator("endpoints")
@@ -455,11 +656,32 @@ class Dependency(Model):
         if self.namespace is not None and self.type != "service":
             raise invalid(f"namespace applies only to `service` dependencies, not to {article} `{self.type}`",
                           "remove `namespace`", ("namespace",))
+        if self.id is not None:
+            _check_id(self.type, self.id)
         return self
 
     @property
     def effective_direction(self) -> Direction:
         return self.direction or "outbound"
+
+
+def _check_id(kind: str, value: str) -> None:
+    """An `id` becomes a name Kubernetes checks: a service's (a DNS label, or `*` for any caller) or a claim's
+    (a DNS subdomain, core validation ValidatePersistentVolumeName); a secret's is a path in its store."""
+    where = ("id",)
+    if "${" in value:
+        raise invalid(f"id `{value}` contains a placeholder; ids are never resolved",
+                      "write the plain name (or path, for a secret)", where)
+    if kind == "service" and value != "*" and (len(value) > 63 or not DNS_LABEL.fullmatch(value)):
+        raise invalid(f"id `{value}` cannot name a service (a DNS label: lower-case letters, digits and '-')",
+                      "write the other service's `metadata.name`, or `*` for any caller", where)
+    if kind == "volume" and (len(value) > 253 or not DNS_SUBDOMAIN.fullmatch(value)):
+        raise invalid(f"id `{value}` cannot name a PersistentVolumeClaim (lower-case letters, digits, '-' and '.')",
+                      "write the shared claim's name", where)
+    unseen = _unseen(value)
+    if not value or unseen:
+        raise invalid(f"id `{value}` " + (f"contains {unseen}" if unseen else "is empty"),
+                      "write the name or path it refers to", where)
 
 
 _PARAM_EXAMPLES = {"endpoints": '{api: "https://api.example.com"}', "count": "1"}
@@ -509,6 +731,14 @@ class Workload(Model):
         dep = self.resources.get(name)
         return f"`{name}` is a `{dep.type}` resource" if dep else f"no resource `{name}` is declared"
 
+    def _probe_ports_declared(self) -> None:
+        for index, (cname, container) in enumerate(self.containers.items()):
+            for field in ("livenessProbe", "readinessProbe", "startupProbe"):
+                probe = getattr(container, _snake(field))
+                port = probe.port if probe is not None else None
+                if isinstance(port, str) and (index > 0 or port not in self.ports):
+                    raise _probe_port_problem(self, index, cname, field, port)
+
     @model_validator(mode="after")
     def _references_resolve(self) -> Workload:
         volumes = sorted(n for n, d in self.resources.items() if d.type == "volume")
@@ -531,6 +761,7 @@ class Workload(Model):
                         "declare it under `workload.resources` as e.g. `NAME: {type: secret}`",
                         ("containers", cname, "envFrom", i),
                     )
+        self._probe_ports_declared()
         gpus = sorted(n for n, d in self.resources.items() if d.type == "gpu")
         if len(gpus) > 1:
             raise invalid(f"{len(gpus)} gpu resources are declared ({', '.join(gpus)})",
@@ -538,4 +769,20 @@ class Workload(Model):
         return self
 
 
-_VOLUME_SOURCE = re.compile(r"^\$\{resources\.(?P<name>[a-z0-9]([-a-z0-9]*[a-z0-9])?)\}$")
+def _probe_port_problem(workload: Workload, index: int, cname: str, field: str, port: str) -> PydanticCustomError:
+    """A probe naming a port the container does not have: the kubelet could not resolve it and the probe would
+    fail forever (the container's ports are the service ports, on the first container only)."""
+    first = next(iter(workload.containers))
+    kind = next(h for h in ("httpGet", "tcpSocket", "grpc") if getattr(getattr(workload.containers[cname], _snake(
+        field)), _snake(h)) is not None)
+    where = ("containers", cname, field, kind, "port")
+    if index > 0:
+        return invalid(f"the probe names the port `{port}`, but only the first container (`{first}`) has named "
+                       "ports", "write the port number the container listens on", where)
+    declared = ", ".join(f"`{n}`" for n in workload.ports)
+    return invalid(f"the probe names the port `{port}`, which the service does not declare",
+                   f"use one of: {declared}, or a port number" if declared else
+                   "write the port number, or declare the port under `workload.service.ports`", where)
+
+
+_VOLUME_SOURCE = re.compile(r"\$\{resources\.(?P<name>[a-z0-9]([-a-z0-9]*[a-z0-9])?)\}")

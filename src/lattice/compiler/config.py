@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from lattice.api.workload import Container
-from lattice.compiler import naming
+from lattice.api.workload import Container, Probe
+from lattice.compiler import expansion, naming
 from lattice.compiler.meta import Obj, owned
 from lattice.compiler.resolve import Part, ResolveError, Resolver, SecretRef
 from lattice.compiler.secrets import SecretRouter, secret_refs
@@ -50,6 +50,7 @@ class ContainerConfig:
     secret_env: list[SecretEnv] = field(default_factory=list)
     env_from_secrets: list[str] = field(default_factory=list)
     secret_files: list[SecretFile] = field(default_factory=list)
+    probes: dict[str, Probe] = field(default_factory=dict)  # by field (`livenessProbe`), placeholders resolved
 
 
 @dataclass(slots=True)
@@ -84,12 +85,15 @@ def derive_config(
                 cfg.env_from_secrets.append(naming.external_secret(workload, resource))
 
         env: dict[str, str] = {}
+        secret_vars: set[str] = set()
         for var, value in container.variables.items():
             where = f"{path}.variables.{var}"
             parts = _resolve(value, where, resolver, out.problems)
             if parts is None:
                 continue
             refs = secret_refs(parts)
+            if refs:
+                secret_vars.add(var)
             if not refs:
                 env[var] = _join(parts)
             elif parts == (refs[0],):  # route 1: exactly one secret key
@@ -102,7 +106,13 @@ def derive_config(
                     secret = naming.templated_env_secret(workload, cname, store)
                     router.add_templated(secret, store, var, list(parts))
                     cfg.secret_env.append(SecretEnv(var, secret, var))
+        out.problems.extend(_secret_expansions(cfg, container, secret_vars, resolver, path))
+        for field_name, probe in _probes(container):
+            resolved = _resolve_probe(probe, f"{path}.{field_name}", resolver, out.problems)
+            if resolved is not None:
+                cfg.probes[field_name] = resolved
         if env:
+            out.problems.extend(_too_large(env, f"{path}.variables", "variables"))
             cfg.env_config_map = naming.env_config_map(workload, cname)
             out.config_maps.append(_config_map(cfg.env_config_map, env, workload, namespace, user_labels))
 
@@ -131,6 +141,7 @@ def derive_config(
                 cfg.secret_files.append(
                     SecretFile(target, naming.secret_files_volume(cname, store), secret, key, mode))
         if files:
+            out.problems.extend(_too_large(files, f"{path}.files", "files"))
             cfg.files_config_map = naming.files_config_map(workload, cname)
             out.config_maps.append(_config_map(cfg.files_config_map, files, workload, namespace, user_labels))
         out.containers[cname] = cfg
@@ -180,6 +191,96 @@ def _plain_list(values: list[str] | None, path: str, resolver: Resolver,
             ))
         out.append(_join(parts) if parts is not None and secret is None else "")
     return out
+
+
+CONFIG_MAP_MAX_BYTES = 1024 * 1024
+"""What Kubernetes admits in one ConfigMap's values (core validation ValidateConfigMap: `MaxSecretSize`, 1 MiB)."""
+
+
+def _too_large(data: dict[str, str], path: str, what: str) -> list[Problem]:
+    size = sum(len(value.encode()) for value in data.values())
+    if size <= CONFIG_MAP_MAX_BYTES:
+        return []
+    return [Problem(path, f"the {what} of this container add up to {size} bytes; they become one ConfigMap, and "
+                          f"Kubernetes refuses a ConfigMap over 1 MiB ({CONFIG_MAP_MAX_BYTES} bytes)",
+                    "ship large content in the image or on a volume, and keep configuration small")]
+
+
+def _secret_expansions(cfg: ContainerConfig, container: Container, secret_vars: set[str], resolver: Resolver,
+                       path: str) -> list[Problem]:
+    """`$(NAME)` in command or args naming a variable whose value is secret: the kubelet would expand it into the
+    process arguments (see `expansion`)."""
+    whole_secrets = {name: resolver.dependencies[name].params.keys for name in container.env_from}
+    problems = []
+    for what, values in (("command", cfg.command), ("args", cfg.args)):
+        for i, value in enumerate(values or ()):
+            for name in expansion.referenced_names(value):
+                found = _secret_source(name, secret_vars, whole_secrets)
+                if found is not None:
+                    source, hint = found
+                    problems.append(Problem(
+                        f"{path}.{what}[{i}]",
+                        f"`$({name})` expands {source} into the process arguments: Kubernetes substitutes `$(VAR)` "
+                        "in command and args, and anyone who can run `ps` on the node can read them", hint))
+                    break
+    return problems
+
+
+def _secret_source(name: str, secret_vars: set[str],
+                   whole_secrets: dict[str, list[str] | None]) -> tuple[str, str] | None:
+    """What a `$(name)` reference would expand (when its value is or may be secret) and what to do instead."""
+    instead = f"have the program read `{name}` from its environment, where it is already set, or from a file"
+    if name in secret_vars:
+        return f"the secret variable `{name}`", instead
+    for resource, keys in sorted(whole_secrets.items()):
+        if keys is not None and name in keys:
+            return f"the variable `{name}`, a key of secret `{resource}` (read by `envFrom`),", instead
+    for resource, keys in sorted(whole_secrets.items()):
+        if keys is None:  # every key of the secret becomes a variable, and they win over plain ones
+            return (f"`{name}`, which may be a key of secret `{resource}` (`envFrom` reads every key),",
+                    f"list the keys under `resources.{resource}.params.keys` so that `{name}` is known not to be "
+                    f"one, or {instead}")
+    return None
+
+
+def _probes(container: Container) -> list[tuple[str, Probe]]:
+    return [(name, probe) for name, probe in (("livenessProbe", container.liveness_probe),
+                                              ("readinessProbe", container.readiness_probe),
+                                              ("startupProbe", container.startup_probe)) if probe is not None]
+
+
+def _resolve_probe(probe: Probe, path: str, resolver: Resolver, problems: list[Problem]) -> Probe | None:
+    """The probe with its placeholders resolved. A secret is refused: a probe is plain text in the pod spec (its
+    command, path and headers), readable by anyone who may read the pod."""
+    def text(value: str, where: str) -> str:
+        parts = _resolve(value, where, resolver, problems) or ()
+        secret = next((p for p in parts if isinstance(p, SecretRef)), None)
+        if secret is not None:
+            problems.append(Problem(
+                where,
+                f"the probe reads secret `{secret.resource}` (key `{secret.key}`); a probe is plain text in the pod "
+                "spec, visible to anyone who can read the pod",
+                "probe an endpoint that needs no secret, or use an `exec` probe whose program reads the secret from "
+                "the container's environment or a file under `files`",
+            ))
+        return _join(parts)
+
+    before = len(problems)
+    update: dict[str, object] = {}
+    if probe.exec is not None:
+        update["exec"] = probe.exec.model_copy(update={"command": [
+            text(arg, f"{path}.exec.command[{i}]") for i, arg in enumerate(probe.exec.command)]})
+    if probe.http_get is not None:
+        http = probe.http_get
+        update["http_get"] = http.model_copy(update={
+            "path": text(http.path, f"{path}.httpGet.path"),
+            "host": None if http.host is None else text(http.host, f"{path}.httpGet.host"),
+            "http_headers": [h.model_copy(update={"value": text(h.value, f"{path}.httpGet.httpHeaders[{i}].value")})
+                             for i, h in enumerate(http.http_headers)],
+        })
+    if probe.grpc is not None and probe.grpc.service is not None:
+        update["grpc"] = probe.grpc.model_copy(update={"service": text(probe.grpc.service, f"{path}.grpc.service")})
+    return probe.model_copy(update=update) if len(problems) == before else None
 
 
 def _join(parts: tuple[Part, ...]) -> str:

@@ -1,0 +1,238 @@
+"""Rules Lattice applies because Kubernetes (and the controllers it feeds) would refuse, or silently misread, the
+output otherwise. Each table pins one rule as upstream states it; the exact user-facing errors are in
+`test_errors.py`.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from lattice.api import parse_resource
+from lattice.api.duration import go_duration_ns, prometheus_duration_ns
+from lattice.compiler import expansion
+from lattice.errors import LatticeError
+from lattice.fleet import Sourced, compile_fleet
+from tests.support.schemas import assert_valid
+
+# --- `$(VAR)` as the kubelet expands it (third_party/forked/golang/expansion/expand.go) ----------------------
+
+
+@pytest.mark.parametrize(("text", "names"), [
+    ("$(A)", ["A"]),
+    ("--password=$(DB_PASSWORD)", ["DB_PASSWORD"]),
+    ("$(A)$(B)", ["A", "B"]),
+    ("$$(A)", []),             # an escaped `$`: the kubelet prints `$(A)` and expands nothing
+    ("$$$(A)", ["A"]),         # `$$` then a reference
+    ("$(A", []),               # incomplete: copied as it is
+    ("$(A $(B)", ["A $(B"]),   # the name runs to the first `)`, whatever it holds
+    ("$x$(A)", ["A"]),         # `$` before anything else is text, and scanning goes on after it
+    ("cost: 5$", []),
+    ("$()", [""]),
+    ("${A}", []),              # shell syntax is not Kubernetes syntax
+])
+def test_references_are_read_as_the_kubelet_reads_them(text: str, names: list[str]) -> None:
+    assert expansion.referenced_names(text) == names
+
+
+# --- durations (Go's time.ParseDuration; Prometheus' model.ParseDuration) -----------------------------------
+
+MAX_GO = 2**63 - 1
+
+
+@pytest.mark.parametrize(("text", "nanoseconds"), [
+    ("1h", 3600 * 10**9),
+    ("1h30m", 5400 * 10**9),
+    ("1.5h", 5400 * 10**9),
+    ("90us", 90_000),
+    ("90µs", 90_000),           # U+00B5 micro sign
+    ("90μs", 90_000),           # U+03BC Greek mu: Go accepts both
+    ("2562047h47m16.854775807s", MAX_GO),
+    ("2562047h47m16.854775808s", None),  # one nanosecond past int64: Go refuses it
+    ("0s", None),               # zero: Lattice wants a positive interval
+    ("1d", None),               # Go has no day unit
+    ("1h\n", None),
+    ("", None),
+    ("-1h", None),
+])
+def test_go_durations(text: str, nanoseconds: int | None) -> None:
+    assert go_duration_ns(text) == nanoseconds
+
+
+@pytest.mark.parametrize(("text", "nanoseconds"), [
+    ("30s", 30 * 10**9),
+    ("1m30s", 90 * 10**9),
+    ("1y2w3d4h5m6s7ms", ((365 + 14 + 3) * 86400 + 4 * 3600 + 5 * 60 + 6) * 10**9 + 7 * 10**6),
+    ("1.5m", None),             # Go syntax, refused by the ServiceMonitor CRD's pattern
+    ("30s1m", None),            # units out of order
+    ("90us", None),
+    ("0", None),
+    ("", None),
+    ("30s\n", None),
+])
+def test_prometheus_durations(text: str, nanoseconds: int | None) -> None:
+    assert prometheus_duration_ns(text) == nanoseconds
+
+
+# --- parse-time refusals -------------------------------------------------------------------------------------
+
+SERVICE: dict[str, Any] = {
+    "apiVersion": "lattice.dev/v1alpha1",
+    "kind": "LatticeService",
+    "metadata": {"name": "shop", "namespace": "demo"},
+    "spec": {"workload": {
+        "containers": {"main": {"image": "registry.example.com/shop:1.0",
+                                "resources": {"limits": {"cpu": "500m", "memory": "256Mi"}}}},
+        "service": {"ports": {"http": {"port": 8080}}},
+    }},
+}
+
+
+def _service(**changes: Any) -> dict[str, Any]:
+    """SERVICE with values set at dotted paths (`spec.workload.containers.main.args`)."""
+    doc = copy.deepcopy(SERVICE)
+    for dotted, value in changes.items():
+        node = doc
+        *parents, last = dotted.split("__")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[last] = value
+    return doc
+
+
+MAIN = "spec__workload__containers__main"
+INT32_MAX = 2**31 - 1
+
+REFUSED: list[tuple[str, dict[str, Any]]] = [
+    ("replicas over int32", _service(spec__replicas=INT32_MAX + 1)),
+    ("autoscaling max over int32", _service(spec__autoscaling={"max": INT32_MAX + 1})),
+    ("probe period over int32", _service(**{f"{MAIN}__livenessProbe": {
+        "tcpSocket": {"port": 8080}, "periodSeconds": INT32_MAX + 1}})),
+    ("runAsUser over int32", _service(**{f"{MAIN}__security": {"runAsUser": INT32_MAX + 1}})),
+    ("grpc probe port 0", _service(**{f"{MAIN}__livenessProbe": {"grpc": {"port": 0}}})),
+    ("probe port 70000", _service(**{f"{MAIN}__livenessProbe": {"tcpSocket": {"port": 70000}}})),
+    ("probe port name with --", _service(**{f"{MAIN}__livenessProbe": {"tcpSocket": {"port": "a--b"}}})),
+    ("probe port quoted number", _service(**{f"{MAIN}__livenessProbe": {"tcpSocket": {"port": "8080"}}})),
+    ("probe named port on a second container", _service(**{
+        "spec__workload__containers__side": {"image": "registry.example.com/side:1.0",
+                                             "resources": {"limits": {"cpu": "1", "memory": "1Gi"}},
+                                             "livenessProbe": {"tcpSocket": {"port": "http"}}}})),
+    ("startup successThreshold 2", _service(**{f"{MAIN}__startupProbe": {
+        "tcpSocket": {"port": 8080}, "successThreshold": 2}})),
+    ("empty httpGet path", _service(**{f"{MAIN}__livenessProbe": {"httpGet": {"path": "", "port": 8080}}})),
+    ("header name with a space", _service(**{f"{MAIN}__livenessProbe": {"httpGet": {
+        "port": 8080, "httpHeaders": [{"name": "X Probe", "value": "1"}]}}})),
+    ("memory limit 0", _service(**{f"{MAIN}__resources": {"limits": {"cpu": "1", "memory": "0"}}})),
+    ("volume at /tmp", _service(**{f"{MAIN}__volumes": {"/tmp": {"source": "${resources.data}"}},
+                                   "spec__workload__resources": {"data": {"type": "volume",
+                                                                          "params": {"size": "1Gi"}}}})),
+    ("volume subPath with ..", _service(**{f"{MAIN}__volumes": {"/data": {"source": "${resources.data}",
+                                                                          "path": "a/../../etc"}},
+                                           "spec__workload__resources": {"data": {"type": "volume",
+                                                                                  "params": {"size": "1Gi"}}}})),
+    ("volume of size 0", _service(**{f"{MAIN}__volumes": {"/data": {"source": "${resources.data}"}},
+                                     "spec__workload__resources": {"data": {"type": "volume",
+                                                                            "params": {"size": "0"}}}})),
+    ("file target with a trailing /", _service(**{f"{MAIN}__files": {"/etc/app/": {"content": "x"}}})),
+    ("file target /", _service(**{f"{MAIN}__files": {"/": {"content": "x"}}})),
+    ("file target with a bidi override", _service(**{f"{MAIN}__files": {"/etc/\u202eapp": {"content": "x"}}})),
+    ("volume mounted below a file", _service(**{
+        f"{MAIN}__files": {"/data": {"content": "x"}},
+        f"{MAIN}__volumes": {"/data/more": {"source": "${resources.data}"}},
+        "spec__workload__resources": {"data": {"type": "volume", "params": {"size": "1Gi"}}}})),
+    ("service id not a DNS label", _service(spec__workload__resources={"o": {"type": "service", "id": "Orders"}})),
+    ("id with a placeholder", _service(spec__workload__resources={"s": {"type": "secret",
+                                                                          "id": "${metadata.name}/db"}})),
+    ("secret key ..", _service(spec__workload__resources={"s": {"type": "secret", "params": {"keys": ["..x"]}}})),
+    ("secret key of 254 characters", _service(spec__workload__resources={
+        "s": {"type": "secret", "params": {"keys": ["k" * 254]}}})),
+    ("catch-all IPv6 endpoint", _service(spec__workload__resources={
+        "e": {"type": "external-service", "params": {"endpoints": {"all": "[::/0]:443"}}}})),
+    ("endpoint range as a netmask", _service(spec__workload__resources={
+        "e": {"type": "external-service", "params": {"endpoints": {"net": "[10.0.0.0/255.0.0.0]:443"}}}})),
+    ("image tag with a non-ASCII letter", _service(**{f"{MAIN}__image": "registry.example.com/shop:v1é"})),
+    ("route path with %2F", _service(spec__ingress={"routes": {"r": {"hosts": ["a.example.com"],
+                                                                     "paths": [{"value": "/a%2Fb"}]}}})),
+    ("route path ending in /.", _service(spec__ingress={"routes": {"r": {"hosts": ["a.example.com"],
+                                                                         "paths": [{"value": "/a/."}]}}})),
+    ("route path with a space", _service(spec__ingress={"routes": {"r": {"hosts": ["a.example.com"],
+                                                                         "paths": [{"value": "/a b"}]}}})),
+    ("route path not absolute", _service(spec__ingress={"routes": {"r": {"hosts": ["a.example.com"],
+                                                                         "paths": [{"value": "api"}]}}})),
+]
+
+
+@pytest.mark.parametrize("doc", [doc for _, doc in REFUSED], ids=[name for name, _ in REFUSED])
+def test_what_kubernetes_would_refuse_is_refused_at_parse_time(doc: dict[str, Any]) -> None:
+    with pytest.raises(LatticeError):
+        parse_resource(doc)
+
+
+ACCEPTED: list[tuple[str, dict[str, Any]]] = [
+    ("replicas at int32 max", _service(spec__replicas=INT32_MAX)),
+    ("probe on a named port", _service(**{f"{MAIN}__livenessProbe": {"httpGet": {"path": "/", "port": "http"}}})),
+    ("file below /tmp", _service(**{f"{MAIN}__files": {"/tmp/seed.txt": {"content": "x"}}})),
+    ("volume below a volume", _service(**{
+        f"{MAIN}__volumes": {"/data": {"source": "${resources.a}"}, "/data/b": {"source": "${resources.b}"}},
+        "spec__workload__resources": {"a": {"type": "volume", "params": {"size": "1Gi"}},
+                                      "b": {"type": "volume", "params": {"size": "1Gi"}}}})),
+    ("a request of 0", _service(**{f"{MAIN}__resources": {"requests": {"cpu": "0"},
+                                                          "limits": {"cpu": "1", "memory": "1Gi"}}})),
+    ("inbound from any caller", _service(spec__workload__resources={"any": {"type": "service", "id": "*",
+                                                                            "direction": "inbound"}})),
+    ("a /8 endpoint", _service(spec__workload__resources={
+        "e": {"type": "external-service", "params": {"endpoints": {"net": "[10.0.0.0/8]:443"}}}})),
+    ("a route path with `:`, `@` and an escape", _service(spec__ingress={"routes": {"r": {"hosts": ["a.example.com"],
+                                                                               "paths": [{"value": "/a:b@c%20d"}]}}})),
+]
+
+
+@pytest.mark.parametrize("doc", [doc for _, doc in ACCEPTED], ids=[name for name, _ in ACCEPTED])
+def test_what_kubernetes_accepts_still_parses(doc: dict[str, Any]) -> None:
+    parse_resource(doc)
+
+
+# --- compile-time: probes are resolved like args; secrets never reach them ----------------------------------
+
+
+def _compile(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    result = compile_fleet([Sourced("test", parse_resource(doc))])
+    assert result.ok, [p.render() for s in result.services for p in s.errors]
+    return result.objects
+
+
+def test_probe_placeholders_are_resolved() -> None:
+    doc = _service(**{
+        f"{MAIN}__livenessProbe": {"exec": {"command": ["/bin/check", "--name=${metadata.name}"]}},
+        f"{MAIN}__readinessProbe": {"httpGet": {"path": "/ready/${metadata.namespace}", "port": "http",
+                                                "httpHeaders": [{"name": "X-Peer",
+                                                                 "value": "${resources.orders.host}"}]}},
+        "spec__workload__resources": {"orders": {"type": "service"}},
+    })
+    objects = _compile(doc)
+    assert_valid(objects)
+    container = next(o for o in objects if o["kind"] == "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    assert container["livenessProbe"]["exec"]["command"] == ["/bin/check", "--name=shop"]
+    ready = container["readinessProbe"]["httpGet"]
+    assert ready["path"] == "/ready/demo"
+    assert ready["httpHeaders"] == [{"name": "X-Peer", "value": "orders.demo.svc.cluster.local"}]
+
+
+def test_plain_variables_may_be_expanded_in_args() -> None:
+    doc = _service(**{f"{MAIN}__variables": {"PORT": "8080"}, f"{MAIN}__args": ["--port=$(PORT)"]})
+    container = next(o for o in _compile(doc) if o["kind"] == "Deployment")["spec"]["template"]["spec"][
+        "containers"][0]
+    assert container["args"] == ["--port=$(PORT)"]
+
+
+def test_a_listed_envfrom_secret_leaves_other_names_plain() -> None:
+    doc = _service(**{f"{MAIN}__envFrom": ["api"], f"{MAIN}__variables": {"PORT": "8080"},
+                      f"{MAIN}__args": ["--port=$(PORT)"],
+                      "spec__workload__resources": {"api": {"type": "secret",
+                                                            "params": {"keys": ["TOKEN"], "provider": "vault"}}}})
+    _compile(doc)
+    doc["spec"]["workload"]["containers"]["main"]["args"] = ["--token=$(TOKEN)"]
+    result = compile_fleet([Sourced("test", parse_resource(doc))])
+    assert [p.path for s in result.services for p in s.errors] == ["spec.workload.containers.main.args[0]"]
