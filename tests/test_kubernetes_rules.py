@@ -236,3 +236,49 @@ def test_a_listed_envfrom_secret_leaves_other_names_plain() -> None:
     doc["spec"]["workload"]["containers"]["main"]["args"] = ["--token=$(TOKEN)"]
     result = compile_fleet([Sourced("test", parse_resource(doc))])
     assert [p.path for s in result.services for p in s.errors] == ["spec.workload.containers.main.args[0]"]
+
+
+@pytest.mark.parametrize(("doc", "message"), [
+    (_service(spec__ingress={"routes": {"r": {"hosts": ["10.0.0.1"]}}}),
+     "spec.ingress.routes.r.hosts[0]: host `10.0.0.1` is an IP address; routes match host names only"),
+    (_service(spec__workload__service={"ports": {"http": {"port": 80, "appProtocol": "HTTP 2"}}}),
+     "spec.workload.service.ports.http.appProtocol: qualified name `HTTP 2` is invalid"),
+], ids=["route host is an IP", "appProtocol not a qualified name"])
+def test_gateway_and_service_names(doc: dict[str, Any], message: str) -> None:
+    with pytest.raises(LatticeError) as caught:
+        parse_resource(doc)
+    assert caught.value.problems[0].render().startswith(message)
+
+
+def test_topology_keys_are_label_keys() -> None:
+    platform = {"apiVersion": "lattice.dev/v1alpha1", "kind": "LatticePlatform", "metadata": {"name": "default"},
+                "spec": {"topology": {"zoneKey": "zone key"}}}
+    with pytest.raises(LatticeError):
+        parse_resource(platform)
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({"keys": ["tls.crt"], "secretType": "kubernetes.io/tls"},
+     "a Secret of type `kubernetes.io/tls` needs `tls.key`, which `keys` does not list"),
+    ({"keys": ["token"], "secretType": "kubernetes.io/basic-auth"},
+     "a Secret of type `kubernetes.io/basic-auth` needs `username` or `password`, which `keys` does not list"),
+    ({"keys": ["auth"], "secretType": "kubernetes.io/dockerconfigjson"},
+     "a Secret of type `kubernetes.io/dockerconfigjson` needs `.dockerconfigjson`, which `keys` does not list"),
+    ({"secretType": "kubernetes.io/service-account-token"},
+     "a synced Secret cannot be a service-account token (Kubernetes fills those itself)"),
+], ids=["tls", "basic-auth", "dockerconfigjson", "service-account-token"])
+def test_a_secret_type_needs_its_keys(params: dict[str, Any], message: str) -> None:
+    """Kubernetes refuses a Secret of these types without these keys (core validation, ValidateSecret)."""
+    with pytest.raises(LatticeError) as caught:
+        parse_resource(_service(spec__workload__resources={"s": {"type": "secret", "params": params}}))
+    assert caught.value.problems[0].message == message
+
+
+@pytest.mark.parametrize("params", [
+    {"keys": ["tls.crt", "tls.key"], "secretType": "kubernetes.io/tls"},
+    {"keys": ["password"], "secretType": "kubernetes.io/basic-auth"},
+    {"secretType": "kubernetes.io/tls"},  # every key is read: what arrives is not known here
+    {"keys": ["a"], "secretType": "example.com/custom"},
+], ids=["tls", "basic-auth", "all-keys", "custom-type"])
+def test_a_secret_type_with_its_keys_parses(params: dict[str, Any]) -> None:
+    parse_resource(_service(spec__workload__resources={"s": {"type": "secret", "params": params}}))

@@ -80,13 +80,13 @@ DnsLabel = Annotated[str, AfterValidator(_dns_label)]
 DnsSubdomain = Annotated[str, AfterValidator(_dns_subdomain)]
 
 
-def _label_key(key: str) -> None:
+def _label_key(key: str, what: str = "label key") -> None:
     prefix, _, name = key.rpartition("/")
     if prefix and (len(prefix) > 253 or not DNS_SUBDOMAIN.fullmatch(prefix)):
-        raise invalid(f"label key `{key}` has an invalid prefix `{prefix}`", "use a DNS subdomain prefix")
+        raise invalid(f"{what} `{key}` has an invalid prefix `{prefix}`", "use a DNS subdomain prefix")
     if len(name) > 63 or not LABEL_KEY_NAME.fullmatch(name):
         raise invalid(
-            f"label key `{key}` is invalid",
+            f"{what} `{key}` is invalid",
             "use at most 63 letters, digits, '-', '_' and '.', starting and ending alphanumeric",
         )
 
@@ -110,6 +110,15 @@ def _labels(value: dict[str, str]) -> dict[str, str]:
 
 
 Labels = Annotated[dict[str, str], AfterValidator(_labels)]
+
+
+def _qualified_name(value: str) -> str:
+    _label_key(value, "qualified name")
+    return value
+
+
+LabelKey = Annotated[str, AfterValidator(_qualified_name)]
+"""A label key, or what Kubernetes calls a qualified name (`appProtocol`, a topology key)."""
 
 
 def _quantity(text: str) -> str:

@@ -9,7 +9,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from lattice.api.base import DnsLabel, DnsSubdomain, Labels, Model, Resource
+from lattice.api.base import DnsLabel, DnsSubdomain, LabelKey, Labels, Model, Resource
 from lattice.api.duration import GoDuration, PrometheusDuration
 
 
@@ -70,8 +70,8 @@ class Rates(Model):
 
 
 class Topology(Model):
-    zone_key: str = "topology.kubernetes.io/zone"
-    host_key: str = "kubernetes.io/hostname"
+    zone_key: LabelKey = "topology.kubernetes.io/zone"
+    host_key: LabelKey = "kubernetes.io/hostname"
 
 
 class LatticePlatformSpec(Model):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Annotated, ClassVar, Literal
 
@@ -65,10 +66,22 @@ class RouteTls(Model):
 
 
 def _hosts(value: list[str]) -> list[str]:
-    for host in value:
+    for i, host in enumerate(value):
         if len(host) > 253 or not _HOSTNAME.fullmatch(host):
-            raise invalid(f"host `{host}` is not a DNS name", "write e.g. `shop.example.com` or `*.example.com`")
+            raise invalid(f"host `{host}` is not a DNS name", "write e.g. `shop.example.com` or `*.example.com`",
+                          (i,))
+        if _is_ip_address(host):  # Gateway API's Hostname: "IPs are not allowed"
+            raise invalid(f"host `{host}` is an IP address; routes match host names only",
+                          "write the DNS name clients use, e.g. `shop.example.com`", (i,))
     return value
+
+
+def _is_ip_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 _HOSTNAME = re.compile(r"(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")

@@ -20,6 +20,7 @@ from lattice.api.base import (
     INT32_MAX,
     LABEL_VALUE,
     DnsLabel,
+    LabelKey,
     Labels,
     Model,
     Quantity,
@@ -472,8 +473,8 @@ class ServicePort(Model):
     target_port: int | None = Field(default=None, ge=1, le=65535)
     """The container's port, when it differs from `port`."""
     protocol: Literal["TCP", "UDP", "SCTP"] = "TCP"
-    app_protocol: str | None = None
-    """The application protocol (e.g. `http`, `grpc`), passed to the Service."""
+    app_protocol: LabelKey | None = None
+    """The application protocol (e.g. `http`, `grpc`), passed to the Service; a qualified name."""
 
     @property
     def container_port(self) -> int:
@@ -513,6 +514,14 @@ PARAMS_BY_TYPE: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "gpu": (frozenset({"count", "model", "memory"}), frozenset({"count"})),
 }
 
+# Keys a Secret of a type must hold: (keys, True when one of them is enough).
+_SECRET_TYPE_KEYS: dict[str, tuple[tuple[str, ...], bool]] = {
+    "kubernetes.io/tls": (("tls.crt", "tls.key"), False),
+    "kubernetes.io/dockerconfigjson": ((".dockerconfigjson",), False),
+    "kubernetes.io/dockercfg": ((".dockercfg",), False),
+    "kubernetes.io/ssh-auth": (("ssh-privatekey",), False),
+    "kubernetes.io/basic-auth": (("username", "password"), True),
+}
 _SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]+")
 
 
@@ -564,6 +573,26 @@ class DependencyParams(Model):
         if len(set(value)) != len(value):
             raise invalid("keys lists a key twice", "list each key once")
         return value
+
+    @model_validator(mode="after")
+    def _type_has_its_keys(self) -> DependencyParams:
+        # Kubernetes refuses a Secret of these types without these keys (core validation, ValidateSecret), so
+        # the ExternalSecret would never sync. Without `keys` every key is read, and what arrives is not known.
+        if self.secret_type == "kubernetes.io/service-account-token":
+            raise invalid("a synced Secret cannot be a service-account token (Kubernetes fills those itself)",
+                          "remove `secretType`, or use `Opaque`", ("secretType",))
+        required = _SECRET_TYPE_KEYS.get(self.secret_type or "")
+        if required is not None and self.keys is not None:
+            needed, any_of = required
+            missing = [key for key in needed if key not in self.keys]
+            if any_of and len(missing) < len(needed):
+                missing = []
+            if missing:
+                joiner = " or " if any_of else " and "
+                shown = joiner.join(f"`{key}`" for key in missing)
+                raise invalid(f"a Secret of type `{self.secret_type}` needs {shown}, which `keys` does not list",
+                              f"add {shown} to `keys`", ("keys",))
+        return self
 
     @field_validator("storage_class")
     @classmethod
