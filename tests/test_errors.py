@@ -383,7 +383,7 @@ CASES: list[tuple[str, str]] = [
     (
         'route-path-dot-segment.yaml',
         'error: FILE:12: LatticeService demo/shop: spec.ingress.routes.public.paths[0].value: the path `/api/../admin` contains `/../`, which Gateway API does not allow in a path match\n'
-        '  hint: write the normalized path the proxy sees\n'
+        '  hint: write the path without it (routes match normalized paths)\n'
     ),
     (
         'secret-expanded-in-args.yaml',

@@ -1,6 +1,6 @@
 """Rules Lattice applies because Kubernetes (and the controllers it feeds) would refuse, or silently misread, the
-output otherwise. Each table pins one rule as upstream states it; the exact user-facing errors are in
-`test_errors.py`.
+output otherwise. Each table pins one rule as upstream states it, with the exact problem it reports; how the CLI
+prints a problem (file, line, object) is pinned by `test_errors.py`.
 """
 
 from __future__ import annotations
@@ -152,6 +152,8 @@ REFUSED: list[tuple[str, dict[str, Any]]] = [
         "e": {"type": "external-service", "params": {"endpoints": {"all": "[::/0]:443"}}}})),
     ("endpoint range as a netmask", _service(spec__workload__resources={
         "e": {"type": "external-service", "params": {"endpoints": {"net": "[10.0.0.0/255.0.0.0]:443"}}}})),
+    ("variable name of 254 characters", _service(**{f"{MAIN}__variables": {"V" * 254: "x"}})),
+    ("image name of 256 characters", _service(**{f"{MAIN}__image": "registry.example.com/" + "a" * 235 + ":1"})),
     ("image tag with a non-ASCII letter", _service(**{f"{MAIN}__image": "registry.example.com/shop:v1é"})),
     ("route path with %2F", _service(spec__ingress={"routes": {"r": {"hosts": ["a.example.com"],
                                                                      "paths": [{"value": "/a%2Fb"}]}}})),
@@ -164,10 +166,82 @@ REFUSED: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
-@pytest.mark.parametrize("doc", [doc for _, doc in REFUSED], ids=[name for name, _ in REFUSED])
-def test_what_kubernetes_would_refuse_is_refused_at_parse_time(doc: dict[str, Any]) -> None:
-    with pytest.raises(LatticeError):
+# What each refusal says (`path: message (hint: ...)`); the CLI prints it at the field's line (test_errors.py).
+EXPECTED: dict[str, str] = {
+    'replicas over int32':
+        'spec.replicas: 2147483648 is too large (the maximum is 2147483647) (hint: write a value of at most 2147483647)',
+    'autoscaling max over int32':
+        'spec.autoscaling.max: 2147483648 is too large (the maximum is 2147483647) (hint: write a value of at most 2147483647)',
+    'probe period over int32':
+        'spec.workload.containers.main.livenessProbe.periodSeconds: 2147483648 is too large (the maximum is 2147483647) (hint: write a value of at most 2147483647)',
+    'runAsUser over int32':
+        'spec.workload.containers.main.security.runAsUser: 2147483648 is too large (the maximum is 2147483647) (hint: write a value of at most 2147483647)',
+    'grpc probe port 0':
+        'spec.workload.containers.main.livenessProbe.grpc.port: 0 is too small (the minimum is 1) (hint: write a value of at least 1)',
+    'probe port 70000':
+        'spec.workload.containers.main.livenessProbe.tcpSocket.port: port 70000 is outside 1-65535 (hint: write the port the container listens on, e.g. `8080`)',
+    'probe port name with --':
+        'spec.workload.containers.main.livenessProbe.tcpSocket.port: port name `a--b` has two hyphens in a row, which Kubernetes does not allow in a port name (hint: write `a-b`)',
+    'probe port quoted number':
+        'spec.workload.containers.main.livenessProbe.tcpSocket.port: port `"8080"` is text, so Kubernetes would read it as a port name (hint: write the number without quotes: `8080`)',
+    'probe named port on a second container':
+        'spec.workload.containers.side.livenessProbe.tcpSocket.port: the probe names the port `http`, but only the first container (`main`) has named ports (hint: write the port number the container listens on)',
+    'startup successThreshold 2':
+        'spec.workload.containers.main.startupProbe.successThreshold: successThreshold of a startupProbe must be 1, not 2 (hint: remove `successThreshold` (only a readinessProbe may ask for more successes))',
+    'empty httpGet path':
+        "spec.workload.containers.main.livenessProbe.httpGet.path: the probe's path is empty (hint: write the path to check, e.g. `/healthz`, or remove `path` to check `/`)",
+    'header name with a space':
+        "spec.workload.containers.main.livenessProbe.httpGet.httpHeaders[0].name: `X Probe` is not an HTTP header name (letters, digits and '-') (hint: write e.g. `X-Probe`)",
+    'memory limit 0':
+        'spec.workload.containers.main.resources.limits.memory: a limit of `0` is no limit: Kubernetes leaves a container with a zero memory limit unlimited (hint: write the most the container may use, e.g. `memory: 512Mi`)',
+    'volume at /tmp':
+        "spec.workload.containers.main.volumes./tmp: `/tmp` is already the mount point of the platform's writable emptyDir; two mounts cannot share a path (hint: mount it elsewhere)",
+    'volume subPath with ..':
+        'spec.workload.containers.main.volumes./data.path: the path `a/../../etc` is not a relative path inside the volume (hint: name a directory inside the volume, without `..`)',
+    'volume of size 0':
+        'spec.workload.resources.data.params.size: a volume of size `0` holds nothing (hint: write the size it needs, e.g. `1Gi`)',
+    'file target with a trailing /':
+        'spec.workload.containers.main.files./etc/app/: the target `/etc/app/` is not a normalized path (no `//`, `.` or `..` parts, no trailing `/`) (hint: write `/etc/app`)',
+    'file target /':
+        'spec.workload.containers.main.files./: the target `/` is not a normalized path (no `//`, `.` or `..` parts, no trailing `/`) (hint: name a file or directory below `/`)',
+    'file target with a bidi override':
+        'spec.workload.containers.main.files./etc/\u202eapp: the target `/etc/\u202eapp` contains the control or invisible character U+202E (hint: write a plain path)',
+    'volume mounted below a file':
+        'spec.workload.containers.main.volumes./data/more: `/data/more` lies below `/data`, which is a file, so nothing can be mounted there (hint: move one of them: `/data` cannot be a file and a directory at once)',
+    'service id not a DNS label':
+        "spec.workload.resources.o.id: id `Orders` cannot name a service (a DNS label: lower-case letters, digits and '-') (hint: write the other service's `metadata.name`, or `*` for any caller)",
+    'id with a placeholder':
+        'spec.workload.resources.s.id: id `${metadata.name}/db` contains a placeholder; ids are never resolved (hint: write the plain name, or for a secret the plain path)',
+    'secret key ..':
+        "spec.workload.resources.s.params.keys[0]: secret key `..x` cannot name a Secret key (it starts with `..`) (hint: use at most 253 letters, digits, '-', '_' and '.', not starting with `..`)",
+    'secret key of 254 characters':
+        'spec.workload.resources.s.params.keys[0]: secret key `' + "k" * 254 + "` cannot name a Secret key (at most 253 characters) (hint: use at most 253 letters, digits, '-', '_' and '.', not starting with `..`)",
+    'catch-all IPv6 endpoint':
+        'spec.workload.resources.e.params.endpoints.all: endpoint `[::/0]:443` is every address (`::/0`), not an external service (hint: name the hosts the service calls, or the narrowest address range it needs)',
+    'endpoint range as a netmask':
+        'spec.workload.resources.e.params.endpoints.net: endpoint `[10.0.0.0/255.0.0.0]:443` writes its range with a netmask (hint: write the prefix length: `10.0.0.0/8`)',
+    'variable name of 254 characters':
+        'spec.workload.containers.main.variables.' + "V" * 254 + ': the variable name is 254 characters long; at most 253 are allowed (hint: shorten it)',
+    'image name of 256 characters':
+        "spec.workload.containers.main.image: the image name is 256 characters long; a reference allows at most 255 (hint: use the registry's shorter name for the repository)",
+    'image tag with a non-ASCII letter':
+        'spec.workload.containers.main.image: image `registry.example.com/shop:v1é` contains `é` (U+00E9); image references are ASCII only (hint: write the reference as the registry spells it: lower-case ASCII letters, digits, `.`, `_`, `-`, `/`)',
+    'route path with %2F':
+        'spec.ingress.routes.r.paths[0].value: the path `/a%2Fb` contains `%2F`, which Gateway API does not allow in a path match (hint: write the path without it (routes match normalized paths))',
+    'route path ending in /.':
+        'spec.ingress.routes.r.paths[0].value: the path `/a/.` ends with `/.`, which Gateway API does not allow in a path match (hint: write the path without it (routes match normalized paths))',
+    'route path with a space':
+        'spec.ingress.routes.r.paths[0].value: the path `/a b` has characters an HTTP path cannot have (hint: percent-encode them (a space is `%20`))',
+    'route path not absolute':
+        'spec.ingress.routes.r.paths[0].value: the path `api` does not start with `/` (hint: write `/api`)',
+}
+
+
+@pytest.mark.parametrize(("name", "doc"), REFUSED, ids=[name for name, _ in REFUSED])
+def test_what_kubernetes_would_refuse_is_refused_at_parse_time(name: str, doc: dict[str, Any]) -> None:
+    with pytest.raises(LatticeError) as caught:
         parse_resource(doc)
+    assert [p.render() for p in caught.value.problems] == [EXPECTED[name]]
 
 
 ACCEPTED: list[tuple[str, dict[str, Any]]] = [

@@ -47,11 +47,11 @@ class PathMatch(Model):
             raise invalid(f"the path `{value}` has characters an HTTP path cannot have",
                           "percent-encode them (a space is `%20`)")
         bad = next((part for part in ("//", "/./", "/../", "%2f", "%2F", "#") if part in value), None)
-        if bad is None and (value.endswith("/..") or value.endswith("/.")):
-            bad = value[value.rindex("/"):]
-        if bad is not None:
-            raise invalid(f"the path `{value}` contains `{bad}`, which Gateway API does not allow in a path match",
-                          "write the normalized path the proxy sees")
+        ending = next((end for end in ("/..", "/.") if value.endswith(end)), None)
+        if bad is not None or ending is not None:
+            raise invalid(f"the path `{value}` " + (f"contains `{bad}`" if bad else f"ends with `{ending}`")
+                          + ", which Gateway API does not allow in a path match",
+                          "write the path without it (routes match normalized paths)")
         return value
 
 

@@ -74,11 +74,15 @@ def _image(value: str) -> str:
             f"image `{value}` contains `{char}` (U+{ord(char):04X}); image references are ASCII only",
             "write the reference as the registry spells it: lower-case ASCII letters, digits, `.`, `_`, `-`, `/`",
         )
-    if not _IMAGE.fullmatch(value):
+    match = _IMAGE.fullmatch(value)
+    if not match:
         raise invalid(
             f"image `{value}` is not a valid image reference",
             "write `registry/repository:tag` or `registry/repository@sha256:<64 hex>` in lower case",
         )
+    if len(match["name"]) > 255:  # distribution/reference: NameTotalLengthMax
+        raise invalid(f"the image name is {len(match['name'])} characters long; a reference allows at most 255",
+                      "use the registry's shorter name for the repository")
     return value
 
 
@@ -382,6 +386,9 @@ class Container(Model):
                     f"`{'_' + name if name[:1].isdigit() else re.sub(r'[^A-Za-z0-9_]', '_', name)}`",
                     (name,),
                 )
+            if len(name) > 253:  # plain variables become ConfigMap keys, secret ones Secret keys: IsConfigMapKey
+                raise invalid(f"the variable name is {len(name)} characters long; at most 253 are allowed",
+                              "shorten it", (name,))
         return value
 
     @field_validator("files", "volumes")
@@ -700,7 +707,7 @@ def _check_id(kind: str, value: str) -> None:
     where = ("id",)
     if "${" in value:
         raise invalid(f"id `{value}` contains a placeholder; ids are never resolved",
-                      "write the plain name (or path, for a secret)", where)
+                      "write the plain name, or for a secret the plain path", where)
     if kind == "service" and value != "*" and (len(value) > 63 or not DNS_LABEL.fullmatch(value)):
         raise invalid(f"id `{value}` cannot name a service (a DNS label: lower-case letters, digits and '-')",
                       "write the other service's `metadata.name`, or `*` for any caller", where)
