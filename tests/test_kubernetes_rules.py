@@ -152,6 +152,8 @@ REFUSED: list[tuple[str, dict[str, Any]]] = [
         "e": {"type": "external-service", "params": {"endpoints": {"all": "[::/0]:443"}}}})),
     ("endpoint range as a netmask", _service(spec__workload__resources={
         "e": {"type": "external-service", "params": {"endpoints": {"net": "[10.0.0.0/255.0.0.0]:443"}}}})),
+    ("endpoint with a Kelvin sign", _service(spec__workload__resources={
+        "e": {"type": "external-service", "params": {"endpoints": {"api": "https://api.\u212aey.com"}}}})),
     ("variable name of 254 characters", _service(**{f"{MAIN}__variables": {"V" * 254: "x"}})),
     ("image name of 256 characters", _service(**{f"{MAIN}__image": "registry.example.com/" + "a" * 235 + ":1"})),
     ("image tag with a non-ASCII letter", _service(**{f"{MAIN}__image": "registry.example.com/shop:v1é"})),
@@ -220,6 +222,8 @@ EXPECTED: dict[str, str] = {
         'spec.workload.resources.e.params.endpoints.all: endpoint `[::/0]:443` is every address (`::/0`), not an external service (hint: name the hosts the service calls, or the narrowest address range it needs)',
     'endpoint range as a netmask':
         'spec.workload.resources.e.params.endpoints.net: endpoint `[10.0.0.0/255.0.0.0]:443` writes its range with a netmask (hint: write the prefix length: `10.0.0.0/8`)',
+    'endpoint with a Kelvin sign':
+        'spec.workload.resources.e.params.endpoints.api: endpoint `https://api.\u212aey.com` has non-ASCII characters (hint: write an internationalized host name in its ASCII (`xn--`) form)',
     'variable name of 254 characters':
         'spec.workload.containers.main.variables.' + "V" * 254 + ': the variable name is 254 characters long; at most 253 are allowed (hint: shorten it)',
     'image name of 256 characters':

@@ -50,6 +50,9 @@ def parse_endpoint(text: str) -> Endpoint:
     match = _FORM.fullmatch(text.strip())
     if match is None or text != text.strip():
         raise invalid(f"endpoint `{text}` is not a URL or host:port", hint)
+    if not text.isascii():  # `.lower()` would turn some non-ASCII letters (the Kelvin sign) into ASCII ones
+        raise invalid(f"endpoint `{text}` has non-ASCII characters",
+                      "write an internationalized host name in its ASCII (`xn--`) form")
     scheme = (match["scheme"] or "tcp").lower()
     host = match["host"].strip("[]").lower()
     port_text = match["port"]

@@ -104,9 +104,11 @@ class ContainerResources(Model):
 
     @field_validator("limits")
     @classmethod
-    def _limits_not_zero(cls, value: ResourceAmounts) -> ResourceAmounts:
+    def _limits_not_zero(cls, value: ResourceAmounts | None) -> ResourceAmounts | None:
         # The kubelet sets no memory limit and no CPU quota for a limit of 0 (kuberuntime_container_linux.go,
         # calculateLinuxResources), so a zero limit is no limit at all.
+        if value is None:
+            return None
         for field in ("cpu", "memory"):
             amount = getattr(value, field)
             if amount is not None and parse_quantity(amount) == 0:
@@ -163,7 +165,7 @@ PortName = Annotated[str, AfterValidator(_port_name)]
 def _probe_port(value: int | str) -> int | str:
     """A probe's port: a number, or the name of one of the container's ports."""
     if isinstance(value, str):
-        if value.isdigit():
+        if value.isascii() and value.isdigit():
             raise invalid(f"port `\"{value}\"` is text, so Kubernetes would read it as a port name",
                           f"write the number without quotes: `{value}`")
         return _port_name(value)
