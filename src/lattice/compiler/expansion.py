@@ -4,9 +4,10 @@ The kubelet replaces `$(NAME)` in command and args with the value of the contain
 (every variable, those from `secretKeyRef` and `envFrom` included); `$$` is an escaped `$`, and a reference to a
 name that is not defined stays as written (`third_party/forked/golang/expansion/expand.go` in Kubernetes, used by
 `kubecontainer.ExpandContainerCommandAndArgs`). A secret variable named there lands in the process's arguments,
-which anyone who can run `ps` on the node, or read `/proc/<pid>/cmdline`, can read. Exec probes are expanded with
-plain `value` variables only (`ExpandContainerCommandOnlyStatic`), and Lattice gives a container none, so nothing
-secret reaches a probe's command this way.
+which anyone who can run `ps` on the node, or read `/proc/<pid>/cmdline`, can read. An exec probe's command is
+expanded from the `env[].value` fields only (`ExpandContainerCommandOnlyStatic` in `pkg/kubelet/prober`): a secret
+variable (a `secretKeyRef`, which has no `value`) expands to empty text there, so nothing secret reaches a probe
+this way.
 """
 
 from __future__ import annotations
