@@ -107,6 +107,9 @@ INT32_MAX = 2**31 - 1
 
 REFUSED: list[tuple[str, dict[str, Any]]] = [
     ("replicas over int32", _service(spec__replicas=INT32_MAX + 1)),
+    ("replicas as text", _service(spec__replicas="3")),
+    ("runAsUser: no (YAML's false, never user 0)", _service(**{f"{MAIN}__security": {"runAsUser": False}})),
+    ("privileged as text", _service(**{f"{MAIN}__security": {"privileged": "false"}})),
     ("autoscaling max over int32", _service(spec__autoscaling={"max": INT32_MAX + 1})),
     ("probe period over int32", _service(**{f"{MAIN}__livenessProbe": {
         "tcpSocket": {"port": 8080}, "periodSeconds": INT32_MAX + 1}})),
@@ -114,6 +117,8 @@ REFUSED: list[tuple[str, dict[str, Any]]] = [
     ("grpc probe port 0", _service(**{f"{MAIN}__livenessProbe": {"grpc": {"port": 0}}})),
     ("probe port 70000", _service(**{f"{MAIN}__livenessProbe": {"tcpSocket": {"port": 70000}}})),
     ("probe port name with --", _service(**{f"{MAIN}__livenessProbe": {"tcpSocket": {"port": "a--b"}}})),
+    ("probe port true", _service(**{f"{MAIN}__livenessProbe": {"tcpSocket": {"port": True}}})),
+    ("probe port 80.5", _service(**{f"{MAIN}__livenessProbe": {"httpGet": {"port": 80.5}}})),
     ("probe port quoted number", _service(**{f"{MAIN}__livenessProbe": {"tcpSocket": {"port": "8080"}}})),
     ("probe named port on a second container", _service(**{
         "spec__workload__containers__side": {"image": "registry.example.com/side:1.0",
@@ -172,6 +177,12 @@ REFUSED: list[tuple[str, dict[str, Any]]] = [
 EXPECTED: dict[str, str] = {
     'replicas over int32':
         'spec.replicas: 2147483648 is too large (the maximum is 2147483647) (hint: write a value of at most 2147483647)',
+    'replicas as text':
+        'spec.replicas: `3` is not a whole number (hint: write a number without quotes, e.g. `3`)',
+    "runAsUser: no (YAML's false, never user 0)":
+        'spec.workload.containers.main.security.runAsUser: expected a whole number, got a boolean `false` (hint: YAML reads a bare true/false/yes/no/on/off as a boolean: write a number)',
+    'privileged as text':
+        'spec.workload.containers.main.security.privileged: expected true or false, got the text `false` (hint: write `true` or `false` without quotes)',
     'autoscaling max over int32':
         'spec.autoscaling.max: 2147483648 is too large (the maximum is 2147483647) (hint: write a value of at most 2147483647)',
     'probe period over int32':
@@ -184,6 +195,10 @@ EXPECTED: dict[str, str] = {
         'spec.workload.containers.main.livenessProbe.tcpSocket.port: port 70000 is outside 1-65535 (hint: write the port the container listens on, e.g. `8080`)',
     'probe port name with --':
         'spec.workload.containers.main.livenessProbe.tcpSocket.port: port name `a--b` has two hyphens in a row, which Kubernetes does not allow in a port name (hint: write `a-b`)',
+    'probe port true':
+        'spec.workload.containers.main.livenessProbe.tcpSocket.port: a port cannot be true or false (YAML reads a bare yes/no/on/off as one) (hint: write the port number, e.g. `8080`, or a port name, e.g. `http`)',
+    'probe port 80.5':
+        'spec.workload.containers.main.livenessProbe.httpGet.port: `80.5` is not a port (hint: write the port number, e.g. `8080`, or a port name, e.g. `http`)',
     'probe port quoted number':
         'spec.workload.containers.main.livenessProbe.tcpSocket.port: port `"8080"` is text, so Kubernetes would read it as a port name (hint: write the number without quotes: `8080`)',
     'probe named port on a second container':

@@ -30,10 +30,12 @@ INT32_MAX = 2**31 - 1
 
 
 class Model(BaseModel):
-    """Base of every input model: unknown fields are errors, camelCase on the wire."""
+    """Base of every input model: unknown fields are errors, camelCase on the wire, and no type is coerced into
+    another (`runAsUser: no` is YAML's false, never user 0; `replicas: "3"` is text, which Kubernetes refuses)."""
 
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,
         alias_generator=to_camel,
         populate_by_name=True,
         frozen=True,

@@ -98,8 +98,14 @@ def _problem(root: type[BaseModel], err: Any) -> Problem:
             f"write one of: {', '.join(allowed)}"
         return Problem(path, f"`{value}` is not {what}", hint)
     if kind in ("int_type", "int_parsing", "int_from_float"):
+        if isinstance(value, bool):  # models are strict: a boolean is never read as 0 or 1
+            return Problem(path, f"expected a whole number, got a boolean `{str(value).lower()}`",
+                           "YAML reads a bare true/false/yes/no/on/off as a boolean: write a number")
         return Problem(path, f"`{value}` is not a whole number", "write a number without quotes, e.g. `3`")
     if kind in ("bool_type", "bool_parsing"):
+        if isinstance(value, str):
+            return Problem(path, f"expected true or false, got the text `{value}`",
+                           "write `true` or `false` without quotes")
         return Problem(path, f"`{value}` is not true or false", "write `true` or `false`")
     if kind in ("string_type",):
         if isinstance(value, bool):

@@ -11,7 +11,7 @@ import posixpath
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, PlainValidator, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from lattice.api.base import (
@@ -162,8 +162,13 @@ def _port_name(value: str) -> str:
 PortName = Annotated[str, AfterValidator(_port_name)]
 
 
-def _probe_port(value: int | str) -> int | str:
-    """A probe's port: a number, or the name of one of the container's ports."""
+def _probe_port(value: object) -> int | str:
+    """A probe's port: a number, or the name of one of the container's ports (never a boolean: YAML's `on`)."""
+    if isinstance(value, bool):
+        raise invalid("a port cannot be true or false (YAML reads a bare yes/no/on/off as one)",
+                      "write the port number, e.g. `8080`, or a port name, e.g. `http`")
+    if not isinstance(value, int | str):
+        raise invalid(f"`{value}` is not a port", "write the port number, e.g. `8080`, or a port name, e.g. `http`")
     if isinstance(value, str):
         if value.isascii() and value.isdigit():
             raise invalid(f"port `\"{value}\"` is text, so Kubernetes would read it as a port name",
@@ -174,7 +179,7 @@ def _probe_port(value: int | str) -> int | str:
     return value
 
 
-ProbePort = Annotated[int | str, AfterValidator(_probe_port)]
+ProbePort = Annotated[int | str, PlainValidator(_probe_port, json_schema_input_type=int | str)]
 _HEADER_NAME = re.compile(r"[-A-Za-z0-9]+")  # apimachinery validation.IsHTTPHeaderName
 
 
