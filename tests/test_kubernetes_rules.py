@@ -375,3 +375,16 @@ def test_a_secret_type_needs_its_keys(params: dict[str, Any], message: str) -> N
 ], ids=["tls", "basic-auth", "all-keys", "custom-type"])
 def test_a_secret_type_with_its_keys_parses(params: dict[str, Any]) -> None:
     parse_resource(_service(spec__workload__resources={"s": {"type": "secret", "params": params}}))
+
+
+def test_a_mesh_member_name_is_a_dns_label() -> None:
+    """Its name becomes the `app.kubernetes.io/name` label of its policies: at most 63 characters, no dots."""
+    member = {"apiVersion": "lattice.dev/v1alpha1", "kind": "LatticeMeshMember",
+              "metadata": {"name": "db.primary", "namespace": "demo"}, "spec": {"selector": {"app": "db"}}}
+    with pytest.raises(LatticeError) as caught:
+        parse_resource(member)
+    assert caught.value.problems[0].render() == (
+        "metadata.name: `db.primary` cannot name a mesh member (a DNS label: lower-case letters, digits and '-', at "
+        "most 63 characters) (hint: rename it, e.g. after the Service in front of its pods)")
+    member["metadata"]["name"] = "db-primary"
+    parse_resource(member)
