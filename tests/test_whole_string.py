@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lattice.api import parse_resource
 from lattice.errors import LatticeError
@@ -232,6 +234,19 @@ def test_a_trailing_character_is_refused(doc: dict[str, Any], path: tuple[str | 
             continue
         accepted.append(suffix)
     assert accepted == [], f"{'.'.join(map(str, path))} accepts a trailing {accepted!r}"
+
+
+# Any control, format or separator character, anywhere in Unicode (not only the table above).
+_UNSEEN = st.characters(categories=["Cc", "Cf", "Zs", "Zl", "Zp"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(field=st.sampled_from(FIELDS), char=_UNSEEN)
+def test_no_control_or_separator_passes_at_the_end(field: tuple[dict[str, Any], tuple[str | int, ...]],
+                                                    char: str) -> None:
+    doc, path = field
+    with pytest.raises(LatticeError):
+        parse_resource(_with_suffix(doc, path, char))
 
 
 def test_no_pattern_in_the_source_relies_on_anchors() -> None:

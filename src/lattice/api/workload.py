@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+import unicodedata
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, PlainValidator, field_validator, model_validator
@@ -41,9 +42,6 @@ _IMAGE = re.compile(
     r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
     r"(?:@(?P<digest>[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-fA-F]{32,}))?"
 )
-# Never part of a path or a name: controls, separators, and invisible or direction-changing format characters
-# (which make text read differently from what it is).
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u00a0\u2028\u2029\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 _CHAR_NAMES = {" ": "a space", "\t": "a tab", "\n": "a line break", ";": "`;`", "$": "`$`"}
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 _MODE = re.compile(r"0?[0-7]{3}")
@@ -443,11 +441,16 @@ class Container(Model):
         return self
 
 
+# Never part of a path or a name: controls, format characters (invisible, or changing the direction text reads
+# in), private-use and surrogate code points, and every separator but the ASCII space.
+_UNSEEN_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cs", "Zl", "Zp", "Zs"})
+
+
 def _unseen(text: str) -> str | None:
     """What in `text` a reader cannot see (a control or invisible character, whitespace at an end), or None."""
-    found = _CONTROL.search(text)
-    if found:
-        return f"the control or invisible character U+{ord(found.group()):04X}"
+    found = next((c for c in text if c != " " and unicodedata.category(c) in _UNSEEN_CATEGORIES), None)
+    if found is not None:
+        return f"the control or invisible character U+{ord(found):04X}"
     return "whitespace at one end" if text != text.strip() else None
 
 
