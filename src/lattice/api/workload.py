@@ -7,14 +7,13 @@ kind embedding a workload gets them.
 
 from __future__ import annotations
 
-import posixpath
 import re
-import unicodedata
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, PlainValidator, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from lattice.api import paths
 from lattice.api.base import (
     DNS_LABEL,
     DNS_SUBDOMAIN,
@@ -291,18 +290,8 @@ class VolumeMount(Model):
     @field_validator("path")
     @classmethod
     def _inside_the_volume(cls, value: str | None) -> str | None:
-        # Kubernetes refuses an absolute subPath and one with a `..` element (core validation,
-        # validateLocalDescendingPath): it must name a place inside the volume.
-        if value is None:
-            return None
-        if "${" in value:
-            raise invalid(f"the path `{value}` contains a placeholder; paths are never resolved, and a secret in "
-                          "one would be plain text in the pod spec", "write the plain directory inside the volume")
-        if value.startswith("/") or ".." in value.split("/") or not value or _unseen(value):
-            cleaned = "/".join(p for p in value.split("/") if p not in ("", ".", ".."))
-            raise invalid(f"the path `{value}` is not a relative path inside the volume",
-                          "name a directory inside the volume, without `..`" if ".." in value.split("/") else
-                          f"write `{cleaned}`" if cleaned else "remove `path` to mount the whole volume")
+        if value is not None:
+            paths.check_sub_path(value)
         return value
 
     @property
@@ -400,33 +389,12 @@ class Container(Model):
     @classmethod
     def _absolute_targets(cls, value: dict[str, Any]) -> dict[str, Any]:
         for target in value:
-            _check_target(target)
+            paths.check_target(target)
         return value
 
     @model_validator(mode="after")
     def _mounts_do_not_collide(self) -> Container:
-        # Kubernetes requires every mountPath of a container to be unique (core validation, ValidateVolumeMounts),
-        # and a runtime cannot mount anything below a path that is a single file.
-        mounts: dict[str, tuple[str, ...]] = {TMP_PATH: ()}
-        kinds = {TMP_PATH: "the platform's writable emptyDir"}
-        for field, targets in (("files", self.files), ("volumes", self.volumes)):
-            for target in targets:
-                where = (field, target)
-                if target in mounts:
-                    other = kinds[target]
-                    raise invalid(
-                        f"`{target}` is already the mount point of {other}; two mounts cannot share a path",
-                        "put the file under `/tmp/` or elsewhere" if target == TMP_PATH and field == "files" else
-                        "mount it elsewhere" + ("" if target == TMP_PATH else ", or remove one of the two"),
-                        where,
-                    )
-                mounts[target] = where
-                kinds[target] = "a file" if field == "files" else "a volume"
-        for target, place in mounts.items():
-            parent = next((f for f in self.files if target.startswith(f + "/")), None)
-            if parent is not None:
-                raise invalid(f"`{target}` lies below `{parent}`, which is a file, so nothing can be mounted there",
-                              f"move one of them: `{parent}` cannot be a file and a directory at once", place)
+        paths.check_mounts(files=list(self.files), volumes=list(self.volumes))
         return self
 
     @model_validator(mode="after")
@@ -439,47 +407,6 @@ class Container(Model):
                               "remove `successThreshold` (only a readinessProbe may ask for more successes)",
                               (field, "successThreshold"))
         return self
-
-
-# Never part of a path or a name: controls, format characters (invisible, or changing the direction text reads
-# in), private-use and surrogate code points, and every separator but the ASCII space.
-_UNSEEN_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cs", "Zl", "Zp", "Zs"})
-
-
-def _unseen(text: str) -> str | None:
-    """What in `text` a reader cannot see (a control or invisible character, whitespace at an end), or None."""
-    found = next((c for c in text if c != " " and unicodedata.category(c) in _UNSEEN_CATEGORIES), None)
-    if found is not None:
-        return f"the control or invisible character U+{ord(found):04X}"
-    return "whitespace at one end" if text != text.strip() else None
-
-
-TMP_PATH = "/tmp"
-"""Where the platform mounts a writable emptyDir in every container (the root filesystem is read-only)."""
-
-
-def _check_target(target: str) -> None:
-    """A file's or volume's target: an absolute, normalized path with no placeholder (paths are never resolved)."""
-    if "${" in target:
-        raise invalid(
-            f"the target `{target}` contains a placeholder; mount paths are never resolved, and a secret in one "
-            "would be plain text in the pod spec",
-            "write the plain path; put secret values in the file's `content`",
-            (target,),
-        )
-    if not target.startswith("/"):
-        raise invalid(f"the target `{target}` is not an absolute path", f"write `/{target.lstrip('./')}`",
-                      (target,))
-    cleaned = "/" + "/".join(p for p in posixpath.normpath(target).split("/") if p)
-    unseen = _unseen(target)
-    if unseen:
-        raise invalid(f"the target `{target}` contains {unseen}", "write a plain path", (target,))
-    if target != cleaned or target == "/":
-        raise invalid(
-            f"the target `{target}` is not a normalized path (no `//`, `.` or `..` parts, no trailing `/`)",
-            f"write `{cleaned}`" if cleaned != "/" else "name a file or directory below `/`",
-            (target,),
-        )
 
 
 class ServicePort(Model):
@@ -724,7 +651,7 @@ def _check_id(kind: str, value: str) -> None:
     if kind == "volume" and (len(value) > 253 or not DNS_SUBDOMAIN.fullmatch(value)):
         raise invalid(f"id `{value}` cannot name a PersistentVolumeClaim (lower-case letters, digits, '-' and '.')",
                       "write the shared claim's name", where)
-    unseen = _unseen(value)
+    unseen = paths.unseen(value)
     if not value or unseen:
         raise invalid(f"id `{value}` " + (f"contains {unseen}" if unseen else "is empty"),
                       "write the name or path it refers to", where)
