@@ -520,3 +520,20 @@ def test_a_configmap_over_one_mebibyte_is_refused(tmp_path: Path) -> None:
     exactly = doc.replace(f'{half}x"', f'{half}"')
     path.write_text(exactly, encoding="utf-8")
     assert compile_(str(path)).exit_code == 0, "exactly 1 MiB is allowed"
+
+
+def test_files_with_secrets_over_one_mebibyte_are_refused(tmp_path: Path) -> None:
+    """Files that read secrets become one templated Secret per store; their own text alone passes 1 MiB here."""
+    big = "x" * (1024 * 1024)
+    doc = (INVALID / "secret-file-two-stores.yaml").read_text(encoding="utf-8")
+    doc = doc.replace("provider: aws", "provider: vault").replace("${", big + "${", 1)
+    path = tmp_path / "secret-too-large.yaml"
+    path.write_text(doc, encoding="utf-8")
+    result = compile_(str(path))
+    assert result.stderr == (
+        f"error: {path}:12: LatticeService demo/shop: spec.workload.containers.main.files: the files that read "
+        "secrets of this container add up to at least 1048596 bytes; they become one Secret, and Kubernetes "
+        "refuses a Secret over 1 MiB (1048576 bytes)\n"
+        "  hint: ship large content in the image or on a volume, and keep configuration small\n")
+    assert result.exit_code == 1
+    assert manifests(result.stdout) == []

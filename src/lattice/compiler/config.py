@@ -117,6 +117,7 @@ def derive_config(
             out.config_maps.append(_config_map(cfg.env_config_map, env, workload, namespace, user_labels))
 
         files: dict[str, str] = {}
+        secret_text: dict[str, dict[str, str]] = {}  # templated Secret -> file key -> the file's own text
         used_keys: set[str] = set()
         for target, spec in container.files.items():
             where = f"{path}.files.{target}"
@@ -138,8 +139,11 @@ def derive_config(
             if store is not None:
                 secret = naming.templated_files_secret(workload, cname, store)
                 router.add_templated(secret, store, key, list(parts))
+                secret_text.setdefault(secret, {})[key] = _join(parts)
                 cfg.secret_files.append(
                     SecretFile(target, naming.secret_files_volume(cname, store), secret, key, mode))
+        for text in secret_text.values():
+            out.problems.extend(_too_large(text, f"{path}.files", "files that read secrets", kind="Secret"))
         if files:
             out.problems.extend(_too_large(files, f"{path}.files", "files"))
             cfg.files_config_map = naming.files_config_map(workload, cname)
@@ -194,15 +198,19 @@ def _plain_list(values: list[str] | None, path: str, resolver: Resolver,
 
 
 CONFIG_MAP_MAX_BYTES = 1024 * 1024
-"""What Kubernetes admits in one ConfigMap's values (core validation ValidateConfigMap: `MaxSecretSize`, 1 MiB)."""
+"""What Kubernetes admits in one ConfigMap's or Secret's values (core validation ValidateConfigMap and
+ValidateSecret: `MaxSecretSize`, 1 MiB)."""
 
 
-def _too_large(data: dict[str, str], path: str, what: str) -> list[Problem]:
+def _too_large(data: dict[str, str], path: str, what: str, *, kind: str = "ConfigMap") -> list[Problem]:
+    """A ConfigMap over the limit; for a templated Secret, the files' own text alone (the secret values that
+    ESO fills in only add to it)."""
     size = sum(len(value.encode()) for value in data.values())
     if size <= CONFIG_MAP_MAX_BYTES:
         return []
-    return [Problem(path, f"the {what} of this container add up to {size} bytes; they become one ConfigMap, and "
-                          f"Kubernetes refuses a ConfigMap over 1 MiB ({CONFIG_MAP_MAX_BYTES} bytes)",
+    amount = f"{size} bytes" if kind == "ConfigMap" else f"at least {size} bytes"
+    return [Problem(path, f"the {what} of this container add up to {amount}; they become one {kind}, and "
+                          f"Kubernetes refuses a {kind} over 1 MiB ({CONFIG_MAP_MAX_BYTES} bytes)",
                     "ship large content in the image or on a volume, and keep configuration small")]
 
 
