@@ -2,7 +2,8 @@
 
 Plain values go into ConfigMaps (one for env, one for files per container). A value that reads a secret never
 becomes text here: the secret router (`secrets.py`) turns it into a `secretKeyRef`, a templated
-ExternalSecret or an `envFrom`, and `command`/`args` may not read secrets at all.
+ExternalSecret or an `envFrom`, and `command`/`args` may not read secrets at all, neither by placeholder nor by
+Kubernetes' `$(VAR)` expansion (`expansion.py`); probes are resolved by `probes.py`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lattice.api.workload import Container, Probe
-from lattice.compiler import expansion, naming
+from lattice.compiler import expansion, naming, probes
 from lattice.compiler.meta import Obj, owned
 from lattice.compiler.resolve import Part, ResolveError, Resolver, SecretRef
 from lattice.compiler.secrets import SecretRouter, secret_refs
@@ -106,11 +107,10 @@ def derive_config(
                     secret = naming.templated_env_secret(workload, cname, store)
                     router.add_templated(secret, store, var, list(parts))
                     cfg.secret_env.append(SecretEnv(var, secret, var))
-        out.problems.extend(_secret_expansions(cfg, container, secret_vars, resolver, path))
-        for field_name, probe in _probes(container):
-            resolved = _resolve_probe(probe, f"{path}.{field_name}", resolver, out.problems)
-            if resolved is not None:
-                cfg.probes[field_name] = resolved
+        out.problems.extend(expansion.secret_expansions(
+            {"command": cfg.command or [], "args": cfg.args or []}, path, secret_vars=secret_vars,
+            whole_secrets={name: resolver.dependencies[name].params.keys for name in container.env_from}))
+        cfg.probes = probes.resolved_probes(container, path, resolver, out.problems)
         if env:
             out.problems.extend(_too_large(env, f"{path}.variables", "variables"))
             cfg.env_config_map = naming.env_config_map(workload, cname)
@@ -212,83 +212,6 @@ def _too_large(data: dict[str, str], path: str, what: str, *, kind: str = "Confi
     return [Problem(path, f"the {what} of this container add up to {amount}; they become one {kind}, and "
                           f"Kubernetes refuses a {kind} over 1 MiB ({CONFIG_MAP_MAX_BYTES} bytes)",
                     "ship large content in the image or on a volume, and keep configuration small")]
-
-
-def _secret_expansions(cfg: ContainerConfig, container: Container, secret_vars: set[str], resolver: Resolver,
-                       path: str) -> list[Problem]:
-    """`$(NAME)` in command or args naming a variable whose value is secret: the kubelet would expand it into the
-    process arguments (see `expansion`)."""
-    whole_secrets = {name: resolver.dependencies[name].params.keys for name in container.env_from}
-    problems = []
-    for what, values in (("command", cfg.command), ("args", cfg.args)):
-        for i, value in enumerate(values or ()):
-            for name in expansion.referenced_names(value):
-                found = _secret_source(name, secret_vars, whole_secrets)
-                if found is not None:
-                    source, hint = found
-                    problems.append(Problem(
-                        f"{path}.{what}[{i}]",
-                        f"`$({name})` expands {source} into the process arguments: Kubernetes substitutes `$(VAR)` "
-                        "in command and args, and anyone who can run `ps` on the node can read them", hint))
-                    break
-    return problems
-
-
-def _secret_source(name: str, secret_vars: set[str],
-                   whole_secrets: dict[str, list[str] | None]) -> tuple[str, str] | None:
-    """What a `$(name)` reference would expand (when its value is or may be secret) and what to do instead."""
-    instead = f"have the program read `{name}` from its environment, where it is already set, or from a file"
-    if name in secret_vars:
-        return f"the secret variable `{name}`", instead
-    for resource, keys in sorted(whole_secrets.items()):
-        if keys is not None and name in keys:
-            return f"the variable `{name}`, a key of secret `{resource}` (read by `envFrom`),", instead
-    for resource, keys in sorted(whole_secrets.items()):
-        if keys is None:  # every key of the secret becomes a variable, and they win over plain ones
-            return (f"`{name}`, which may be a key of secret `{resource}` (`envFrom` reads every key),",
-                    f"list the keys under `resources.{resource}.params.keys` so that `{name}` is known not to be "
-                    f"one, or {instead}")
-    return None
-
-
-def _probes(container: Container) -> list[tuple[str, Probe]]:
-    return [(name, probe) for name, probe in (("livenessProbe", container.liveness_probe),
-                                              ("readinessProbe", container.readiness_probe),
-                                              ("startupProbe", container.startup_probe)) if probe is not None]
-
-
-def _resolve_probe(probe: Probe, path: str, resolver: Resolver, problems: list[Problem]) -> Probe | None:
-    """The probe with its placeholders resolved. A secret is refused: a probe is plain text in the pod spec (its
-    command, path and headers), readable by anyone who may read the pod."""
-    def text(value: str, where: str) -> str:
-        parts = _resolve(value, where, resolver, problems) or ()
-        secret = next((p for p in parts if isinstance(p, SecretRef)), None)
-        if secret is not None:
-            problems.append(Problem(
-                where,
-                f"the probe reads secret `{secret.resource}` (key `{secret.key}`); a probe is plain text in the pod "
-                "spec, visible to anyone who can read the pod",
-                "probe an endpoint that needs no secret, or use an `exec` probe whose program reads the secret from "
-                "the container's environment or a file under `files`",
-            ))
-        return _join(parts)
-
-    before = len(problems)
-    update: dict[str, object] = {}
-    if probe.exec is not None:
-        update["exec"] = probe.exec.model_copy(update={"command": [
-            text(arg, f"{path}.exec.command[{i}]") for i, arg in enumerate(probe.exec.command)]})
-    if probe.http_get is not None:
-        http = probe.http_get
-        update["http_get"] = http.model_copy(update={
-            "path": text(http.path, f"{path}.httpGet.path"),
-            "host": None if http.host is None else text(http.host, f"{path}.httpGet.host"),
-            "http_headers": [h.model_copy(update={"value": text(h.value, f"{path}.httpGet.httpHeaders[{i}].value")})
-                             for i, h in enumerate(http.http_headers)],
-        })
-    if probe.grpc is not None and probe.grpc.service is not None:
-        update["grpc"] = probe.grpc.model_copy(update={"service": text(probe.grpc.service, f"{path}.grpc.service")})
-    return probe.model_copy(update=update) if len(problems) == before else None
 
 
 def _join(parts: tuple[Part, ...]) -> str:
