@@ -9,23 +9,20 @@ below a path that is a single file.
 
 from __future__ import annotations
 
+import bisect
 import posixpath
-import unicodedata
 
 from lattice.errors import invalid
 
 TMP_PATH = "/tmp"
 """Where the platform mounts a writable emptyDir in every container (the root filesystem is read-only)."""
 
-# Controls, format characters (invisible, or changing the direction text reads in), private-use and surrogate code
-# points, and every separator but the ASCII space.
-_UNSEEN_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cs", "Zl", "Zp", "Zs"})
-
-
 def unseen(text: str) -> str | None:
-    """What in `text` a reader cannot see (a control or invisible character, whitespace at an end), or None."""
-    found = next((c for c in text if c != " " and unicodedata.category(c) in _UNSEEN_CATEGORIES), None)
-    if found is not None:
+    """What in `text` a reader cannot see, or None: a character Python calls non-printable (Unicode's controls,
+    format characters such as direction overrides, private-use, surrogate and unassigned code points, and every
+    separator but the ASCII space), or whitespace at an end."""
+    if not text.isprintable():
+        found = next(c for c in text if not c.isprintable())
         return f"the control or invisible character U+{ord(found):04X}"
     return "whitespace at one end" if text != text.strip() else None
 
@@ -45,6 +42,8 @@ def check_target(target: str) -> None:
     hidden = unseen(target)
     if hidden:
         raise invalid(f"the target `{target}` contains {hidden}", "write a plain path", (target,))
+    if "//" not in target and "/." not in target and not target.endswith("/"):
+        return  # nothing normpath would change
     cleaned = "/" + "/".join(p for p in posixpath.normpath(target).split("/") if p)
     if target != cleaned or target == "/":
         raise invalid(
@@ -83,8 +82,11 @@ def check_mounts(*, files: list[str], volumes: list[str]) -> None:
                 )
             mounts[target] = where
             kinds[target] = "a file" if field == "files" else "a volume"
-    for target, place in mounts.items():
-        parent = next((f for f in files if target.startswith(f + "/")), None)
-        if parent is not None:
+    ordered = sorted(mounts)
+    for parent in files:  # the first path after `<file>/` in sorted order is below the file, if any is
+        below = bisect.bisect_left(ordered, parent + "/")
+        if below < len(ordered) and ordered[below].startswith(parent + "/"):
+            target = ordered[below]
             raise invalid(f"`{target}` lies below `{parent}`, which is a file, so nothing can be mounted there",
-                          f"move one of them: `{parent}` cannot be a file and a directory at once", place)
+                          f"move one of them: `{parent}` cannot be a file and a directory at once", mounts[target])
+

@@ -706,8 +706,9 @@ class Workload(Model):
 
     def _probe_ports_declared(self) -> None:
         for index, (cname, container) in enumerate(self.containers.items()):
-            for field in ("livenessProbe", "readinessProbe", "startupProbe"):
-                probe = getattr(container, _snake(field))
+            for field, probe in (("livenessProbe", container.liveness_probe),
+                                 ("readinessProbe", container.readiness_probe),
+                                 ("startupProbe", container.startup_probe)):
                 port = probe.port if probe is not None else None
                 if isinstance(port, str) and (index > 0 or port not in self.ports):
                     raise _probe_port_problem(self, index, cname, field, port)
