@@ -160,7 +160,7 @@ REFUSED: list[tuple[str, dict[str, Any]]] = [
     ("endpoint with a Kelvin sign", _service(spec__workload__resources={
         "e": {"type": "external-service", "params": {"endpoints": {"api": "https://api.\u212aey.com"}}}})),
     ("variable name of 254 characters", _service(**{f"{MAIN}__variables": {"V" * 254: "x"}})),
-    ("image name of 256 characters", _service(**{f"{MAIN}__image": "registry.example.com/" + "a" * 235 + ":1"})),
+    ("image repository of 256 characters", _service(**{f"{MAIN}__image": "registry.example.com/" + "a" * 256 + ":1"})),
     ("image tag with a non-ASCII letter", _service(**{f"{MAIN}__image": "registry.example.com/shop:v1é"})),
     ("route path with %2F", _service(spec__ingress={"routes": {"r": {"hosts": ["a.example.com"],
                                                                      "paths": [{"value": "/a%2Fb"}]}}})),
@@ -241,8 +241,8 @@ EXPECTED: dict[str, str] = {
         'spec.workload.resources.e.params.endpoints.api: endpoint `https://api.\u212aey.com` has non-ASCII characters (hint: write an internationalized host name in its ASCII (`xn--`) form)',
     'variable name of 254 characters':
         'spec.workload.containers.main.variables.' + "V" * 254 + ': the variable name is 254 characters long; at most 253 are allowed (hint: shorten it)',
-    'image name of 256 characters':
-        "spec.workload.containers.main.image: the image name is 256 characters long; a reference allows at most 255 (hint: use the registry's shorter name for the repository)",
+    'image repository of 256 characters':
+        "spec.workload.containers.main.image: the image's repository path is 256 characters long; a reference allows at most 255 (hint: use the registry's shorter name for the repository)",
     'image tag with a non-ASCII letter':
         'spec.workload.containers.main.image: image `registry.example.com/shop:v1é` contains `é` (U+00E9); image references are ASCII only (hint: write the reference as the registry spells it: lower-case ASCII letters, digits, `.`, `_`, `-`, `/`)',
     'route path with %2F':

@@ -77,9 +77,11 @@ def _image(value: str) -> str:
             f"image `{value}` is not a valid image reference",
             "write `registry/repository:tag` or `registry/repository@sha256:<64 hex>` in lower case",
         )
-    if len(match["name"]) > 255:  # distribution/reference: NameTotalLengthMax
-        raise invalid(f"the image name is {len(match['name'])} characters long; a reference allows at most 255",
-                      "use the registry's shorter name for the repository")
+    name = match["name"]
+    repository = name.split("/", 1)[1] if "/" in name else name  # what follows the registry
+    if len(repository) > 255:  # distribution/reference (v0.6): RepositoryNameTotalLengthMax
+        raise invalid(f"the image's repository path is {len(repository)} characters long; a reference allows at "
+                      "most 255", "use the registry's shorter name for the repository")
     return value
 
 
