@@ -269,6 +269,127 @@ CASES: list[tuple[str, str]] = [
         "error: FILE:14: invalid YAML: did not find expected ',' or '}' (while parsing a flow mapping that starts at line 13)\n"
         '  hint: fix the YAML syntax at that line\n'
     ),
+    # What Kubernetes (or Gateway API, Prometheus, ESO) would refuse, and secrets where they would leak (issue 7 B.4, B.5).
+    (
+        'port-name-double-hyphen.yaml',
+        'error: FILE:16: LatticeService demo/shop: spec.workload.service.ports.http--admin: port name `http--admin` has two hyphens in a row, which Kubernetes does not allow in a port name\n'
+        '  hint: write `http-admin`\n'
+    ),
+    (
+        'replicas-above-int32.yaml',
+        'error: FILE:8: LatticeService demo/shop: spec.replicas: 2147483648 is too large (the maximum is 2147483647)\n'
+        '  hint: write a value of at most 2147483647\n'
+    ),
+    (
+        'probe-port-unknown.yaml',
+        'error: FILE:13: LatticeService demo/shop: spec.workload.containers.main.readinessProbe.httpGet.port: the probe names the port `web`, which the service does not declare\n'
+        '  hint: use one of: `http`, or a port number\n'
+    ),
+    (
+        'probe-success-threshold.yaml',
+        'error: FILE:14: LatticeService demo/shop: spec.workload.containers.main.livenessProbe.successThreshold: successThreshold of a livenessProbe must be 1, not 3\n'
+        '  hint: remove `successThreshold` (only a readinessProbe may ask for more successes)\n'
+    ),
+    (
+        'file-at-tmp.yaml',
+        "error: FILE:13: LatticeService demo/shop: spec.workload.containers.main.files./tmp: `/tmp` is already the mount point of the platform's writable emptyDir; two mounts cannot share a path\n"
+        '  hint: put the file under `/tmp/` or elsewhere\n'
+    ),
+    (
+        'file-and-volume-same-path.yaml',
+        'error: FILE:15: LatticeService demo/shop: spec.workload.containers.main.volumes./data: `/data` is already the mount point of a file; two mounts cannot share a path\n'
+        '  hint: mount it elsewhere, or remove one of the two\n'
+    ),
+    (
+        'mount-below-file.yaml',
+        'error: FILE:14: LatticeService demo/shop: spec.workload.containers.main.files./etc/shop/app.conf: `/etc/shop/app.conf` lies below `/etc/shop`, which is a file, so nothing can be mounted there\n'
+        '  hint: move one of them: `/etc/shop` cannot be a file and a directory at once\n'
+    ),
+    (
+        'file-target-not-normalized.yaml',
+        'error: FILE:12: LatticeService demo/shop: spec.workload.containers.main.files./etc//shop/../app.conf: the target `/etc//shop/../app.conf` is not a normalized path (no `//`, `.` or `..` parts, no trailing `/`)\n'
+        '  hint: write `/etc/app.conf`\n'
+    ),
+    (
+        'volume-path-absolute.yaml',
+        'error: FILE:13: LatticeService demo/shop: spec.workload.containers.main.volumes./data.path: the path `/cache` is not a relative path inside the volume\n'
+        '  hint: write `cache`\n'
+    ),
+    (
+        'storage-class-invalid.yaml',
+        "error: FILE:20: LatticeService demo/shop: spec.workload.resources.data.params.storageClass: `Fast SSD` cannot name a StorageClass (lower-case letters, digits, '-' and '.')\n"
+        '  hint: write the name `kubectl get storageclass` shows, e.g. `standard`\n'
+    ),
+    (
+        'volume-id-invalid.yaml',
+        "error: FILE:20: LatticeService demo/shop: spec.workload.resources.data.id: id `Shared_Data` cannot name a PersistentVolumeClaim (lower-case letters, digits, '-' and '.')\n"
+        "  hint: write the shared claim's name\n"
+    ),
+    (
+        'gpu-model-invalid.yaml',
+        'error: FILE:18: LatticeService demo/shop: spec.workload.resources.accel.params.model: GPU model `NVIDIA H100 80GB` cannot be a node label value\n'
+        "  hint: use at most 63 letters, digits, '-', '_' and '.', starting and ending alphanumeric, e.g. `NVIDIA-H100-80GB-HBM3`\n"
+    ),
+    (
+        'limits-cpu-zero.yaml',
+        'error: FILE:13: LatticeService demo/shop: spec.workload.containers.main.resources.limits.cpu: a limit of `0` is no limit: Kubernetes leaves a container with a zero cpu limit unlimited\n'
+        '  hint: write the most the container may use, e.g. `cpu: 500m`\n'
+    ),
+    (
+        'image-non-ascii.yaml',
+        'error: FILE:11: LatticeService demo/shop: spec.workload.containers.main.image: image `registry.example.com/shöp:1.0` contains `ö` (U+00F6); image references are ASCII only\n'
+        '  hint: write the reference as the registry spells it: lower-case ASCII letters, digits, `.`, `_`, `-`, `/`\n'
+    ),
+    (
+        'endpoint-catch-all.yaml',
+        'error: FILE:21: LatticeService demo/shop: spec.workload.resources.anywhere.params.endpoints.all: endpoint `tcp://[0.0.0.0/0]:443` is every address (`0.0.0.0/0`), not an external service\n'
+        '  hint: name the hosts the service calls, or the narrowest address range it needs\n'
+    ),
+    (
+        'secret-in-probe-header.yaml',
+        'error: FILE:17: LatticeService demo/shop: spec.workload.containers.main.livenessProbe.httpGet.httpHeaders[0].value: the probe reads secret `api` (key `token`); a probe is plain text in the pod spec, visible to anyone who can read the pod\n'
+        "  hint: probe an endpoint that needs no secret, or use an `exec` probe whose program reads the secret from the container's environment or a file under `files`\n"
+    ),
+    (
+        'secret-in-probe-command.yaml',
+        'error: FILE:14: LatticeService demo/shop: spec.workload.containers.main.readinessProbe.exec.command[1]: the probe reads secret `api` (key `token`); a probe is plain text in the pod spec, visible to anyone who can read the pod\n'
+        "  hint: probe an endpoint that needs no secret, or use an `exec` probe whose program reads the secret from the container's environment or a file under `files`\n"
+    ),
+    (
+        'secret-in-file-path.yaml',
+        'error: FILE:13: LatticeService demo/shop: spec.workload.containers.main.files./etc/${secret.api.token}.conf: the target `/etc/${secret.api.token}.conf` contains a placeholder; mount paths are never resolved, and a secret in one would be plain text in the pod spec\n'
+        "  hint: write the plain path; put secret values in the file's `content`\n"
+    ),
+    (
+        'secret-in-route-path.yaml',
+        "error: FILE:12: LatticeService demo/shop: spec.ingress.routes.public.paths[0].value: the path `/hooks/${secret.api.token}` contains a placeholder; route paths are never resolved, and a secret in one would be plain text in the route and in every proxy's access log\n"
+        '  hint: write the plain path\n'
+    ),
+    (
+        'route-path-dot-segment.yaml',
+        'error: FILE:12: LatticeService demo/shop: spec.ingress.routes.public.paths[0].value: the path `/api/../admin` contains `/../`, which Gateway API does not allow in a path match\n'
+        '  hint: write the path without it (routes match normalized paths)\n'
+    ),
+    (
+        'secret-expanded-in-args.yaml',
+        'error: FILE:14: LatticeService demo/shop: spec.workload.containers.main.args[0]: `$(DB_PASSWORD)` expands the secret variable `DB_PASSWORD` into the process arguments: Kubernetes substitutes `$(VAR)` in command and args, and anyone who can run `ps` on the node can read them\n'
+        '  hint: have the program read `DB_PASSWORD` from its environment, where it is already set, or from a file\n'
+    ),
+    (
+        'envfrom-secret-expanded-in-command.yaml',
+        'error: FILE:13: LatticeService demo/shop: spec.workload.containers.main.command[1]: `$(TOKEN)` expands `TOKEN`, which may be a key of secret `api` (`envFrom` reads every key), into the process arguments: Kubernetes substitutes `$(VAR)` in command and args, and anyone who can run `ps` on the node can read them\n'
+        '  hint: list the keys under `resources.api.params.keys` so that `TOKEN` is known not to be one, or have the program read `TOKEN` from its environment, where it is already set, or from a file\n'
+    ),
+    (
+        'platform-metrics-interval-invalid.yaml',
+        'error: FILE:7: LatticePlatform default: spec.metrics.interval: `1.5m` is not a positive Prometheus duration\n'
+        '  hint: write whole numbers with units in the order y, w, d, h, m, s, ms, e.g. `30s` or `1m30s`\n'
+    ),
+    (
+        'platform-refresh-interval-invalid.yaml',
+        'error: FILE:7: LatticePlatform default: spec.secrets.refreshInterval: `1d` is not a positive duration\n'
+        '  hint: write a number and a unit (ns, us, ms, s, m, h), e.g. `1h`, `30m` or `1h30m`\n'
+    ),
     (
         'file-mode-owner-only.yaml',
         'error: FILE:14: LatticeService demo/shop: spec.workload.containers.main.files./etc/shop/key.pem.mode: mode `0400` lets only its owner (root) read it, and Lattice runs containers as non-root\n'
@@ -286,7 +407,7 @@ CASES: list[tuple[str, str]] = [
     ),
     (
         'image-is-a-boolean.yaml',
-        'error: FILE:9: LatticeService demo/shop: spec.workload.containers.main.image: expected text, got a boolean `True`\n'
+        'error: FILE:9: LatticeService demo/shop: spec.workload.containers.main.image: expected text, got a boolean `true`\n'
         '  hint: YAML reads a bare true/false/yes/no/on/off as a boolean: quote it if you meant text\n'
     ),
     (
@@ -422,3 +543,42 @@ def test_a_nonexistent_path_is_a_usage_error() -> None:
     assert result.stderr == (f"error: no such file or directory: {path}\n"
                              "  hint: check the path; directories are searched for *.yaml and *.yml\n")
     assert result.stdout == ""
+
+
+def test_a_configmap_over_one_mebibyte_is_refused(tmp_path: Path) -> None:
+    """Files of one container become one ConfigMap; Kubernetes refuses one whose values pass 1 MiB (a 1 MiB input
+    file would be too large to keep among the inputs, so this one is written here)."""
+    half = "x" * (512 * 1024)
+    doc = (INVALID / "file-target-relative.yaml").read_text(encoding="utf-8").replace(
+        'etc/app.conf: {content: "debug = false"}',
+        f'/etc/a.txt: {{content: "{half}"}}\n          /etc/b.txt: {{content: "{half}x"}}')
+    path = tmp_path / "too-large.yaml"
+    path.write_text(doc, encoding="utf-8")
+    result = compile_(str(path))
+    assert result.stderr == (
+        f"error: {path}:12: LatticeService demo/shop: spec.workload.containers.main.files: the files of this "
+        "container add up to 1048577 bytes; they become one ConfigMap, and Kubernetes refuses a ConfigMap over 1 MiB "
+        "(1048576 bytes)\n"
+        "  hint: ship large content in the image or on a volume, and keep configuration small\n")
+    assert result.exit_code == 1
+    assert manifests(result.stdout) == []
+    exactly = doc.replace(f'{half}x"', f'{half}"')
+    path.write_text(exactly, encoding="utf-8")
+    assert compile_(str(path)).exit_code == 0, "exactly 1 MiB is allowed"
+
+
+def test_files_with_secrets_over_one_mebibyte_are_refused(tmp_path: Path) -> None:
+    """Files that read secrets become one templated Secret per store; their own text alone passes 1 MiB here."""
+    big = "x" * (1024 * 1024)
+    doc = (INVALID / "secret-file-two-stores.yaml").read_text(encoding="utf-8")
+    doc = doc.replace("provider: aws", "provider: vault").replace("${", big + "${", 1)
+    path = tmp_path / "secret-too-large.yaml"
+    path.write_text(doc, encoding="utf-8")
+    result = compile_(str(path))
+    assert result.stderr == (
+        f"error: {path}:12: LatticeService demo/shop: spec.workload.containers.main.files: the files that read "
+        "secrets of this container add up to at least 1048596 bytes; they become one Secret, and Kubernetes "
+        "refuses a Secret over 1 MiB (1048576 bytes)\n"
+        "  hint: ship large content in the image or on a volume, and keep configuration small\n")
+    assert result.exit_code == 1
+    assert manifests(result.stdout) == []

@@ -398,7 +398,10 @@ def test_crd_schemas_dir_env_override(monkeypatch: pytest.MonkeyPatch, tmp_path:
     [
         (r"^\PC*$", ["web ingress", "ünïcode ✓"], ["bell\x07", "zero\u200bwidth"]),
         (r"^(?i)(abort|warn)?$", ["", "Abort", "WARN"], ["ignore"]),
-        (r"^[a-z]+$", ["abc"], ["ABC"]),
+        (r"^[a-z]+$", ["abc"], ["ABC", "abc\n"]),  # Go's `$` is the end of the text, not before a newline
+        (r"^[$a-z]+$", ["a$b"], ["a$b\n"]),       # `$` in a class stays a character
+        (r"^[]$]+$", ["]$"], ["]$\n"]),
+        (r"^(0|(([0-9]+)s)?)$", ["0", "30s"], ["30s\n"]),
     ],
 )
 def test_go_patterns_are_translated(go_pattern: str, matches: list[str], rejects: list[str]) -> None:

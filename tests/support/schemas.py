@@ -240,9 +240,39 @@ def _unicode_other_ranges() -> str:
     return "".join(ranges)
 
 
+def _go_end_anchors(pattern: str) -> str:
+    """Go's `$` (without the `m` flag) matches only at the end of the text; Python's also before a final newline,
+    so `^[a-z]+$` would accept `"abc\\n"` where the API server refuses it. Each `$` outside a character class
+    becomes `\\Z`."""
+    if "(?m" in pattern or "$" not in pattern:
+        return pattern
+    out, i, in_class = [], 0, False
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            out.append(pattern[i : i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+            start = i + 1 + (pattern[i + 1 : i + 2] == "^")
+            if pattern[start : start + 1] == "]":  # a `]` first in a class is literal
+                start += 1
+            out.append(pattern[i:start])
+            i = start
+            continue
+        elif char == "$":
+            char = "\\Z"
+        out.append(char)
+        i += 1
+    return "".join(out)
+
+
 def go_pattern_to_python(pattern: str) -> str:
     """Translate the RE2-only constructs found in the CRD schemas; raise re.error if still invalid."""
-    translated = pattern.replace("\\PC", f"[^{_unicode_other_ranges()}]").replace(
+    translated = _go_end_anchors(pattern).replace("\\PC", f"[^{_unicode_other_ranges()}]").replace(
         "\\pC", f"[{_unicode_other_ranges()}]"
     )
     try:

@@ -19,17 +19,23 @@ API_GROUP = "lattice.dev"
 API_VERSION = "v1alpha1"
 GROUP_VERSION = f"{API_GROUP}/{API_VERSION}"
 
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-LABEL_KEY_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
-LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+LABEL_KEY_NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
+LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
+
+
+INT32_MAX = 2**31 - 1
+"""The largest value of a Kubernetes int32 field (replicas, probe timings, user ids, KEDA replica counts)."""
 
 
 class Model(BaseModel):
-    """Base of every input model: unknown fields are errors, camelCase on the wire."""
+    """Base of every input model: unknown fields are errors, camelCase on the wire, and no type is coerced into
+    another (`runAsUser: no` is YAML's false, never user 0; `replicas: "3"` is text, which Kubernetes refuses)."""
 
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,
         alias_generator=to_camel,
         populate_by_name=True,
         frozen=True,
@@ -50,7 +56,7 @@ def check_dns_label(value: str, what: str = "name", max_len: int = 63) -> str:
             f"{what} `{value}` is {len(value)} characters long; at most {max_len} are allowed",
             f"shorten it, e.g. `{_suggest_label(value)[:max_len].rstrip('-')}`",
         )
-    if not DNS_LABEL.match(value):
+    if not DNS_LABEL.fullmatch(value):
         raise invalid(
             f"{what} `{value}` is not a DNS label (lower-case letters, digits and '-', starting and "
             "ending with a letter or digit)",
@@ -64,7 +70,7 @@ def _dns_label(value: str) -> str:
 
 
 def _dns_subdomain(value: str) -> str:
-    if len(value) > 253 or not DNS_SUBDOMAIN.match(value):
+    if len(value) > 253 or not DNS_SUBDOMAIN.fullmatch(value):
         raise invalid(
             f"`{value}` is not a DNS subdomain (lower-case letters, digits, '-' and '.')",
             f"write `{_suggest_label(value)}`",
@@ -76,13 +82,13 @@ DnsLabel = Annotated[str, AfterValidator(_dns_label)]
 DnsSubdomain = Annotated[str, AfterValidator(_dns_subdomain)]
 
 
-def _label_key(key: str) -> None:
+def _label_key(key: str, what: str = "label key") -> None:
     prefix, _, name = key.rpartition("/")
-    if prefix and (len(prefix) > 253 or not DNS_SUBDOMAIN.match(prefix)):
-        raise invalid(f"label key `{key}` has an invalid prefix `{prefix}`", "use a DNS subdomain prefix")
-    if len(name) > 63 or not LABEL_KEY_NAME.match(name):
+    if prefix and (len(prefix) > 253 or not DNS_SUBDOMAIN.fullmatch(prefix)):
+        raise invalid(f"{what} `{key}` has an invalid prefix `{prefix}`", "use a DNS subdomain prefix")
+    if len(name) > 63 or not LABEL_KEY_NAME.fullmatch(name):
         raise invalid(
-            f"label key `{key}` is invalid",
+            f"{what} `{key}` is invalid",
             "use at most 63 letters, digits, '-', '_' and '.', starting and ending alphanumeric",
         )
 
@@ -97,7 +103,7 @@ def _labels(value: dict[str, str]) -> dict[str, str]:
                 "remove it; read a secret in the container instead, from `variables` or `files`",
                 (key,),
             )
-        if len(val) > 63 or not LABEL_VALUE.match(val):
+        if len(val) > 63 or not LABEL_VALUE.fullmatch(val):
             raise invalid(
                 f"label `{key}` has the invalid value `{val}`",
                 "use at most 63 letters, digits, '-', '_' and '.', starting and ending alphanumeric",
@@ -106,6 +112,15 @@ def _labels(value: dict[str, str]) -> dict[str, str]:
 
 
 Labels = Annotated[dict[str, str], AfterValidator(_labels)]
+
+
+def _qualified_name(value: str) -> str:
+    _label_key(value, "qualified name")
+    return value
+
+
+LabelKey = Annotated[str, AfterValidator(_qualified_name)]
+"""A label key, or what Kubernetes calls a qualified name (`appProtocol`, a topology key)."""
 
 
 def _quantity(text: str) -> str:

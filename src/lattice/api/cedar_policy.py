@@ -11,7 +11,8 @@ from lattice.errors import invalid
 
 
 class CedarPolicySpec(Model):
-    priority: int = Field(default=0, description="Higher priorities are listed first in denials.")
+    priority: int = Field(default=0, ge=-(2**63), le=2**63 - 1,
+                          description="Higher priorities are listed first in denials.")
     enabled: bool = True
     policies: str
 

@@ -14,11 +14,11 @@ from functools import lru_cache
 from lattice.errors import invalid
 
 _DEFAULT_PORTS = {"https": 443, "http": 80, "grpc": 443, "tls": 443}
-_HOST = re.compile(r"^(\*\.)?([a-z0-9]([-a-z0-9]*[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_HOST = re.compile(r"(\*\.)?([a-z0-9]([-a-z0-9]*[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 # Schemes whose traffic names its destination host (SNI for TLS, Host for HTTP): the only ones a wildcard
 # host can be matched on.
 _NAMED_ON_THE_WIRE = frozenset({"https", "http", "grpc", "tls"})
-_FORM = re.compile(r"^(?:(?P<scheme>[a-z][a-z0-9+.-]*)://)?(?P<host>\[[^\]]+\]|[^:/?#]+)(?::(?P<port>[0-9]+))?(?P<rest>[/?#].*)?$")
+_FORM = re.compile(r"(?:(?P<scheme>[a-z][a-z0-9+.-]*)://)?(?P<host>\[[^\]]+\]|[^:/?#]+)(?::(?P<port>[0-9]+))?(?P<rest>[/?#].*)?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,9 +55,12 @@ class Endpoint:
 def parse_endpoint(text: str) -> Endpoint:
     """Parse an endpoint, or raise a validation error that says which forms are accepted."""
     hint = "write `https://host`, `http://host:8080`, `host:port` or `tcp://host:port`"
-    match = _FORM.match(text.strip())
+    match = _FORM.fullmatch(text.strip())
     if match is None or text != text.strip():
         raise invalid(f"endpoint `{text}` is not a URL or host:port", hint)
+    if not text.isascii():  # `.lower()` would turn some non-ASCII letters (the Kelvin sign) into ASCII ones
+        raise invalid(f"endpoint `{text}` has non-ASCII characters",
+                      "write an internationalized host name in its ASCII (`xn--`) form")
     scheme = (match["scheme"] or "tcp").lower()
     host = match["host"].strip("[]").lower()
     port_text = match["port"]
@@ -72,19 +75,32 @@ def parse_endpoint(text: str) -> Endpoint:
         port = int(port_text)
         if not 1 <= port <= 65535:
             raise invalid(f"endpoint `{text}` has port {port}, outside 1-65535", hint)
+    if "${" in text:
+        raise invalid(f"endpoint `{text}` contains a placeholder; endpoints are never resolved",
+                      "write the plain address; pass credentials through a secret resource")
     try:
-        ipaddress.ip_network(host, strict=False)
+        network = ipaddress.ip_network(host, strict=False)
     except ValueError:
-        if not _HOST.match(host):
+        if not _HOST.fullmatch(host):
             raise invalid(f"endpoint `{text}` has an invalid host name `{host}`", hint) from None
-    if host.startswith("*.") and scheme not in _NAMED_ON_THE_WIRE:
-        # The mesh tells wildcard destinations apart only by the name the client sends (TLS SNI, HTTP Host);
-        # "for all other protocols the hosts will be ignored" (istio/api, ServiceEntry `hosts`), so a
-        # wildcard TCP entry would match every destination on its port.
-        raise invalid(
-            f"endpoint `{text}` has a wildcard host, but plain TCP carries no host name the mesh could match "
-            "it against",
-            f"name the host exactly (e.g. `{scheme}://{host.removeprefix('*.')}:{port}` or one endpoint per "
-            "host), or write `tls://` or `https://` if it speaks TLS",
-        )
+        if host.startswith("*.") and scheme not in _NAMED_ON_THE_WIRE:
+            # The mesh tells wildcard destinations apart only by the name the client sends (TLS SNI, HTTP Host);
+            # "for all other protocols the hosts will be ignored" (istio/api, ServiceEntry `hosts`), so a
+            # wildcard TCP entry would match every destination on its port.
+            raise invalid(
+                f"endpoint `{text}` has a wildcard host, but plain TCP carries no host name the mesh could match "
+                "it against",
+                f"name the host exactly (e.g. `{scheme}://{host.removeprefix('*.')}:{port}` or one endpoint per "
+                "host), or write `tls://` or `https://` if it speaks TLS",
+            ) from None
+    else:
+        if "/" in host and not host.rpartition("/")[2].isdigit():
+            # Cilium reads `toCIDR` with Go's net.ParseCIDR, which takes a prefix length, never a netmask.
+            raise invalid(f"endpoint `{text}` writes its range with a netmask",
+                          f"write the prefix length: `{network}`")
+        if network.prefixlen == 0:
+            # As a Cilium `toCIDR` rule this admits every address outside the cluster (the `world` entity):
+            # not an endpoint but the whole internet.
+            raise invalid(f"endpoint `{text}` is every address (`{network}`), not an external service",
+                          "name the hosts the service calls, or the narrowest address range it needs")
     return Endpoint(scheme=scheme, host=host, port=port, path=match["rest"] or "")

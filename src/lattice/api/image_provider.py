@@ -10,8 +10,8 @@ from pydantic import Field, field_validator
 from lattice.api.base import DnsLabel, Model, Resource
 from lattice.errors import invalid
 
-_SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
-_REGISTRY = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]+)?(/[a-z0-9._/-]+)?$")
+_SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]+")
+_REGISTRY = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]+)?(/[a-z0-9._/-]+)?")
 
 
 class Authority(Model):
@@ -45,7 +45,7 @@ class Credentials(Model):
     @field_validator("docker_config_json_key")
     @classmethod
     def _secret_key(cls, value: str | None) -> str | None:
-        if value is not None and not _SECRET_KEY.match(value):
+        if value is not None and not _SECRET_KEY.fullmatch(value):
             raise invalid(f"`{value}` cannot be a key of a secret",
                           "use letters, digits, '-', '_' and '.', e.g. `.dockerconfigjson`")
         return value
@@ -59,7 +59,7 @@ class ImageProviderSpec(Model):
     @field_validator("registry")
     @classmethod
     def _registry(cls, value: str) -> str:
-        if not _REGISTRY.match(value):
+        if not _REGISTRY.fullmatch(value):
             raise invalid(f"registry `{value}` is not a registry host", "write e.g. `registry.example.com`")
         return value
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from lattice.api.base import DnsLabel, Labels, Model, Resource
+from lattice.api.base import DNS_LABEL, DnsLabel, Labels, Model, Resource
 from lattice.api.workload import Dependency, PortName, ServicePort
+from lattice.errors import invalid
 
 
 class LatticeMeshMemberSpec(Model):
@@ -28,3 +29,14 @@ class LatticeMeshMember(Resource):
 
     kind: Literal["LatticeMeshMember"]
     spec: LatticeMeshMemberSpec
+
+    @model_validator(mode="after")
+    def _name_is_a_label(self) -> LatticeMeshMember:
+        # The name labels the member's policies (`app.kubernetes.io/name`, a label value: at most 63 characters)
+        # and shares one name space with services (a DNS label).
+        name = self.metadata.name
+        if len(name) > 63 or not DNS_LABEL.fullmatch(name):
+            raise invalid(f"`{name}` cannot name a mesh member (a DNS label: lower-case letters, digits and '-', "
+                          "at most 63 characters)", "rename it, e.g. after the Service in front of its pods",
+                          ("metadata", "name"))
+        return self

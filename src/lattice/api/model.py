@@ -7,12 +7,12 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from lattice.api.base import Model, Resource
+from lattice.api.base import INT32_MAX, Model, Resource
 from lattice.api.service import Autoscaling
 from lattice.api.workload import Workload
 from lattice.errors import invalid
 
-_SOURCE = re.compile(r"^(hf|s3|gs|pvc|oci)://\S+$")
+_SOURCE = re.compile(r"(hf|s3|gs|pvc|oci)://[!-~]+")
 
 
 class ModelSource(Model):
@@ -22,7 +22,7 @@ class ModelSource(Model):
     @field_validator("uri")
     @classmethod
     def _uri(cls, value: str) -> str:
-        if not _SOURCE.match(value):
+        if not _SOURCE.fullmatch(value):
             raise invalid(f"model source `{value}` is not a supported URI",
                           "write `hf://org/model`, `s3://bucket/path`, `gs://bucket/path`, `pvc://claim/path` or `oci://ref`")
         return value
@@ -34,7 +34,7 @@ class Routing(Model):
 
 
 class LatticeModelSpec(Model):
-    replicas: int = Field(default=1, ge=0)
+    replicas: int = Field(default=1, ge=0, le=INT32_MAX)
     model_source: ModelSource
     workload: Workload
     routing: Routing = Field(default_factory=Routing)

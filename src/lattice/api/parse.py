@@ -117,8 +117,14 @@ def _problem(root: type[BaseModel], err: Any) -> Problem:
             f"write one of: {', '.join(allowed)}"
         return Problem(path, f"`{value}` is not {what}", hint)
     if kind in ("int_type", "int_parsing", "int_from_float"):
+        if isinstance(value, bool):  # models are strict: a boolean is never read as 0 or 1
+            return Problem(path, f"expected a whole number, got a boolean `{str(value).lower()}`",
+                           "YAML reads a bare true/false/yes/no/on/off as a boolean: write a number")
         return Problem(path, f"`{value}` is not a whole number", "write a number without quotes, e.g. `3`")
     if kind in ("bool_type", "bool_parsing"):
+        if isinstance(value, str):
+            return Problem(path, f"expected true or false, got the text `{value}`",
+                           "write `true` or `false` without quotes")
         return Problem(path, f"`{value}` is not true or false", "write `true` or `false`")
     if kind in ("string_type",):
         if isinstance(value, bool):
@@ -127,7 +133,8 @@ def _problem(root: type[BaseModel], err: Any) -> Problem:
             hint = f'put the value in quotes: `"{value}"`'
         else:
             hint = "write a single text value"
-        shown = f" `{value}`" if not isinstance(value, dict | list) else ""
+        shown = "" if isinstance(value, dict | list) else f" `{str(value).lower()}`" if isinstance(value, bool) \
+            else f" `{value}`"
         return Problem(path, f"expected text, got {_type_name(value)}{shown}", hint)
     if kind in ("dict_type", "model_type", "model_attributes_type"):
         return Problem(path, f"expected a mapping, got {_type_name(value)}", "write `key: value` pairs under it")

@@ -10,7 +10,18 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import AfterValidator, Field
 from pydantic_core import PydanticCustomError
 
-from lattice.api.base import LABEL_VALUE, DnsLabel, DnsSubdomain, Labels, Model, Quantity, Resource, check_dns_label
+from lattice.api.base import (
+    LABEL_VALUE,
+    DnsLabel,
+    DnsSubdomain,
+    LabelKey,
+    Labels,
+    Model,
+    Quantity,
+    Resource,
+    check_dns_label,
+)
+from lattice.api.duration import GoDuration, PrometheusDuration
 from lattice.errors import invalid, reraise_at
 
 
@@ -39,7 +50,7 @@ class Mesh(Model):
 
 class Secrets(Model):
     default_provider: DnsLabel | None = None
-    refresh_interval: str = "1h"
+    refresh_interval: GoDuration = "1h"
 
 
 # What each stack's operator calls the scraper it runs for a VMAgent or Prometheus object named N:
@@ -52,7 +63,7 @@ _SCRAPER_APP = {"victoriametrics": "vmagent", "prometheus-operator": "prometheus
 
 class Metrics(Model):
     stack: Literal["victoriametrics", "prometheus-operator"] = "victoriametrics"
-    interval: str = "30s"
+    interval: PrometheusDuration = "30s"
     namespace: DnsLabel = Field(default="monitoring", description="Where the scraper runs.")
     scraper: DnsLabel = Field(
         default="lattice", description="The name of the VMAgent (or Prometheus) object that scrapes the fleet."
@@ -94,12 +105,13 @@ class Dns(Model):
         description="Search domains the nodes add to pods' resolv.conf (e.g. `ec2.internal`): lookups through "
                     "them must pass the DNS proxy too.",
     )
-    ndots: int = Field(default=5, ge=1, description="The pods' resolv.conf ndots (Kubernetes' default is 5).")
+    # glibc's resolver caps ndots at 15 (resolv.conf(5)), so a larger value cannot describe any pod.
+    ndots: int = Field(default=5, ge=1, le=15, description="The pods' resolv.conf ndots (Kubernetes' default is 5).")
 
 
 class IngressDefaults(Model):
     gateway_class: DnsLabel = "istio"
-    issuer: str | None = Field(default=None, description="ClusterIssuer for route certificates.")
+    issuer: DnsSubdomain | None = Field(default=None, description="ClusterIssuer for route certificates.")
 
 
 class Images(Model):
@@ -139,7 +151,7 @@ def _products(value: dict[str, list[str]]) -> dict[str, list[str]]:
             raise invalid(f"GPU model `{model}` lists no product", "list its `nvidia.com/gpu.product` values",
                           (model,))
         for i, product in enumerate(products):
-            if len(product) > 63 or not LABEL_VALUE.match(product):
+            if len(product) > 63 or not LABEL_VALUE.fullmatch(product):
                 raise invalid(f"`{product}` is not a label value, so no node can carry it",
                               "write the value exactly as `kubectl get nodes -L nvidia.com/gpu.product` shows it",
                               (model, i))
@@ -158,8 +170,8 @@ class Gpu(Model):
 
 
 class Topology(Model):
-    zone_key: str = "topology.kubernetes.io/zone"
-    host_key: str = "kubernetes.io/hostname"
+    zone_key: LabelKey = "topology.kubernetes.io/zone"
+    host_key: LabelKey = "kubernetes.io/hostname"
 
 
 class DefaultLimits(Model):

@@ -10,12 +10,12 @@ from pydantic import Field, field_validator
 from lattice.api.base import Model, Quantity, Resource
 from lattice.errors import invalid
 
-_RESOURCE_NAME = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$")
+_RESOURCE_NAME = re.compile(r"([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[a-z0-9]([-a-z0-9_.]*[a-z0-9])?")
 
 
 def _resource_names(value: dict[str, str]) -> dict[str, str]:
     for name in value:
-        if not _RESOURCE_NAME.match(name):
+        if not _RESOURCE_NAME.fullmatch(name):
             raise invalid(f"`{name}` is not a resource name", "write `cpu`, `memory` or e.g. `nvidia.com/gpu`")
     return value
 

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from lattice.api.base import DnsLabel, Model, Resource
+from lattice.api.base import INT32_MAX, DnsLabel, DnsSubdomain, Model, Resource
 from lattice.api.workload import Workload
 from lattice.errors import invalid
 
-DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+DNS_1035 = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
 
 
 class ScalingMetric(Model):
@@ -22,31 +23,68 @@ class ScalingMetric(Model):
 class Autoscaling(Model):
     """Scale between `min` (default: `replicas`) and `max` on CPU or memory utilization."""
 
-    min: int | None = Field(default=None, ge=0)
-    max: int = Field(ge=1)
+    min: int | None = Field(default=None, ge=0, le=INT32_MAX)
+    max: int = Field(ge=1, le=INT32_MAX)
     metrics: list[ScalingMetric] = Field(default_factory=lambda: [ScalingMetric(metric="cpu", target=80)])
 
 
 class PathMatch(Model):
     type: Literal["PathPrefix", "Exact"] = "PathPrefix"
-    value: str = "/"
+    value: str = Field(default="/", max_length=1024)
+
+    @field_validator("value")
+    @classmethod
+    def _http_path(cls, value: str) -> str:
+        # The rules Gateway API's HTTPRoute CRD states as CEL validations on `path.value` (which a JSON schema
+        # check does not run): absolute, RFC 3986 path characters, no `//`, dot segments, `%2f` or `#`.
+        if "${" in value:
+            raise invalid(f"the path `{value}` contains a placeholder; route paths are never resolved, and a "
+                          "secret in one would be plain text in the route and in every proxy's access log",
+                          "write the plain path")
+        if not value.startswith("/"):
+            raise invalid(f"the path `{value}` does not start with `/`", f"write `/{value}`")
+        if not _HTTP_PATH.fullmatch(value):
+            raise invalid(f"the path `{value}` has characters an HTTP path cannot have",
+                          "percent-encode them (a space is `%20`)")
+        bad = next((part for part in ("//", "/./", "/../", "%2f", "%2F", "#") if part in value), None)
+        ending = next((end for end in ("/..", "/.") if value.endswith(end)), None)
+        if bad is not None or ending is not None:
+            raise invalid(f"the path `{value}` " + (f"contains `{bad}`" if bad else f"ends with `{ending}`")
+                          + ", which Gateway API does not allow in a path match",
+                          "write the path without it (routes match normalized paths)")
+        return value
+
+
+_HTTP_PATH = re.compile(r"(?:[-A-Za-z0-9/._~!$&'()*+,;=:@]|%[0-9a-fA-F]{2})+")
 
 
 class RouteTls(Model):
     """TLS for a route: a certificate from the platform's issuer unless a Secret is named."""
 
     secret_name: DnsLabel | None = None
-    issuer: str | None = None
+    issuer: DnsSubdomain | None = None
 
 
 def _hosts(value: list[str]) -> list[str]:
-    for host in value:
-        if len(host) > 253 or not _HOSTNAME.match(host):
-            raise invalid(f"host `{host}` is not a DNS name", "write e.g. `shop.example.com` or `*.example.com`")
+    for i, host in enumerate(value):
+        if len(host) > 253 or not _HOSTNAME.fullmatch(host):
+            raise invalid(f"host `{host}` is not a DNS name", "write e.g. `shop.example.com` or `*.example.com`",
+                          (i,))
+        if _is_ip_address(host):  # Gateway API's Hostname: "IPs are not allowed"
+            raise invalid(f"host `{host}` is an IP address; routes match host names only",
+                          "write the DNS name clients use, e.g. `shop.example.com`", (i,))
     return value
 
 
-_HOSTNAME = re.compile(r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+def _is_ip_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+_HOSTNAME = re.compile(r"(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
 
 class Route(Model):
@@ -68,7 +106,7 @@ class Ingress(Model):
 
 
 class LatticeServiceSpec(Model):
-    replicas: int = Field(default=1, ge=0)
+    replicas: int = Field(default=1, ge=0, le=INT32_MAX)
     """Pods to run (the autoscaling floor when `autoscaling` is set); more than one gets a disruption budget."""
     workload: Workload
     """The Score-compatible workload: containers, service ports and resources."""
@@ -161,7 +199,7 @@ class LatticeService(Resource):
     def _name_is_service_name(self) -> LatticeService:
         # The name becomes a Service (DNS-1035: starts with a letter, no dots, at most 63 characters).
         name = self.metadata.name
-        if len(name) > 63 or not DNS_1035.match(name):
+        if len(name) > 63 or not DNS_1035.fullmatch(name):
             suggestion = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")
             if not suggestion[:1].isalpha():
                 suggestion = f"svc-{suggestion}"

@@ -11,24 +11,41 @@ import json
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, Field, PlainValidator, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from lattice.api.base import DnsLabel, Labels, Model, Quantity, check_dns_label
+from lattice.api import paths
+from lattice.api.base import (
+    DNS_LABEL,
+    DNS_SUBDOMAIN,
+    INT32_MAX,
+    LABEL_VALUE,
+    DnsLabel,
+    LabelKey,
+    Labels,
+    Model,
+    Quantity,
+    check_dns_label,
+)
+from lattice.api.duration import GoDuration
 from lattice.api.endpoints import parse_endpoint
 from lattice.api.quantity import parse_quantity
 from lattice.errors import invalid, reraise_at
 
 # Characters a shell would interpret: an image reference never needs them.
 _IMAGE_FORBIDDEN = re.compile(r"[\s;&|`$<>()\\'\"!*?{}]")
+# The reference grammar of distribution/reference (`reference.go`): its `\w` is Go's, ASCII only, so tags are
+# spelt out here; Python's `\w` would also match `é`. Matched with `fullmatch`: Python's `$` also matches before a
+# trailing newline.
 _IMAGE = re.compile(
-    r"^(?P<name>[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)"
-    r"(?::(?P<tag>[\w][\w.-]{0,127}))?(?:@(?P<digest>[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-fA-F]{32,}))?$"
+    r"(?P<name>[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)"
+    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
+    r"(?:@(?P<digest>[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-fA-F]{32,}))?"
 )
 TMP_PATH = "/tmp"
 _CHAR_NAMES = {" ": "a space", "\t": "a tab", "\n": "a line break", ";": "`;`", "$": "`$`"}
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
-_MODE = re.compile(r"^0?[0-7]{3}$")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+_MODE = re.compile(r"0?[0-7]{3}")
 
 
 def _image(value: str) -> str:
@@ -47,14 +64,26 @@ def _image(value: str) -> str:
         raise invalid(
             f"image `{value}` contains {shown}, which no image reference has"
             + (" (placeholders are not allowed in images)" if "${" in value else ""),
-            f"remove it: `{cleaned}`" if char.isspace() and _IMAGE.match(cleaned) else
+            f"remove it: `{cleaned}`" if char.isspace() and _IMAGE.fullmatch(cleaned) else
             "write a plain reference such as `registry.example.com/team/app@sha256:<64 hex>`",
         )
-    if not _IMAGE.match(value):
+    if not value.isascii():
+        char = next(c for c in value if not c.isascii())
+        raise invalid(
+            f"image `{value}` contains `{char}` (U+{ord(char):04X}); image references are ASCII only",
+            "write the reference as the registry spells it: lower-case ASCII letters, digits, `.`, `_`, `-`, `/`",
+        )
+    match = _IMAGE.fullmatch(value)
+    if not match:
         raise invalid(
             f"image `{value}` is not a valid image reference",
             "write `registry/repository:tag` or `registry/repository@sha256:<64 hex>` in lower case",
         )
+    name = match["name"]
+    repository = name.split("/", 1)[1] if "/" in name else name  # what follows the registry
+    if len(repository) > 255:  # distribution/reference (v0.6): RepositoryNameTotalLengthMax
+        raise invalid(f"the image's repository path is {len(repository)} characters long; a reference allows at "
+                      "most 255", "use the registry's shorter name for the repository")
     return value
 
 
@@ -75,6 +104,25 @@ class ContainerResources(Model):
     requests: ResourceAmounts | None = None
     limits: ResourceAmounts = Field(default_factory=ResourceAmounts)
 
+    @field_validator("limits")
+    @classmethod
+    def _limits_not_zero(cls, value: ResourceAmounts | None) -> ResourceAmounts | None:
+        # The kubelet sets no memory limit and no CPU quota for a limit of 0 (kuberuntime_container_linux.go,
+        # calculateLinuxResources), so a zero limit is no limit at all.
+        if value is None:
+            return None
+        for field in ("cpu", "memory"):
+            amount = getattr(value, field)
+            if amount is not None and parse_quantity(amount) == 0:
+                example = "500m" if field == "cpu" else "512Mi"
+                raise invalid(
+                    f"a limit of `{amount}` is no limit: Kubernetes leaves a container with a zero {field} limit "
+                    "unlimited",
+                    f"write the most the container may use, e.g. `{field}: {example}`",
+                    (field,),
+                )
+        return value
+
     @model_validator(mode="after")
     def _requests_within_limits(self) -> ContainerResources:
         for field in ("cpu", "memory"):
@@ -94,17 +142,69 @@ class ContainerResources(Model):
         return self
 
 
+def _port_name(value: str) -> str:
+    """An IANA service name, as Kubernetes checks port names (apimachinery `validation.IsValidPortName`): at most
+    15 characters of `a-z`, `0-9` and `-`, at least one letter, no `-` first, last or twice in a row."""
+    check_dns_label(value, "port name", max_len=15)
+    if not any(c.isalpha() for c in value):
+        raise invalid(f"port name `{value}` has no letter", "name ports by what they carry, e.g. `http`")
+    if "--" in value:
+        raise invalid(f"port name `{value}` has two hyphens in a row, which Kubernetes does not allow in a port name",
+                      f"write `{re.sub('-+', '-', value)}`")
+    return value
+
+
+PortName = Annotated[str, AfterValidator(_port_name)]
+
+
+def _probe_port(value: object) -> int | str:
+    """A probe's port: a number, or the name of one of the container's ports (never a boolean: YAML's `on`)."""
+    if isinstance(value, bool):
+        raise invalid("a port cannot be true or false (YAML reads a bare yes/no/on/off as one)",
+                      "write the port number, e.g. `8080`, or a port name, e.g. `http`")
+    if not isinstance(value, int | str):
+        raise invalid(f"`{value}` is not a port", "write the port number, e.g. `8080`, or a port name, e.g. `http`")
+    if isinstance(value, str):
+        if value.isascii() and value.isdigit():
+            raise invalid(f"port `\"{value}\"` is text, so Kubernetes would read it as a port name",
+                          f"write the number without quotes: `{value}`")
+        return _port_name(value)
+    if not 1 <= value <= 65535:
+        raise invalid(f"port {value} is outside 1-65535", "write the port the container listens on, e.g. `8080`")
+    return value
+
+
+ProbePort = Annotated[int | str, PlainValidator(_probe_port, json_schema_input_type=int | str)]
+_HEADER_NAME = re.compile(r"[-A-Za-z0-9]+")  # apimachinery validation.IsHTTPHeaderName
+
+
 class HttpHeader(Model):
     name: str
     value: str
 
+    @field_validator("name")
+    @classmethod
+    def _header_name(cls, value: str) -> str:
+        if not _HEADER_NAME.fullmatch(value):
+            raise invalid(f"`{value}` is not an HTTP header name (letters, digits and '-')",
+                          f"write e.g. `{re.sub('[^-A-Za-z0-9]+', '-', value).strip('-') or 'X-Probe'}`")
+        return value
+
 
 class HttpGetProbe(Model):
     path: str = "/"
-    port: int | str
+    port: ProbePort
     scheme: Literal["HTTP", "HTTPS"] = "HTTP"
     host: str | None = None
     http_headers: list[HttpHeader] = Field(default_factory=list)
+
+    @field_validator("path")
+    @classmethod
+    def _path_given(cls, value: str) -> str:
+        if not value:  # Kubernetes requires one (core validation, validateHTTPGetAction)
+            raise invalid("the probe's path is empty", "write the path to check, e.g. `/healthz`, or remove `path` "
+                          "to check `/`")
+        return value
 
 
 class ExecProbe(Model):
@@ -112,11 +212,11 @@ class ExecProbe(Model):
 
 
 class TcpSocketProbe(Model):
-    port: int | str
+    port: ProbePort
 
 
 class GrpcProbe(Model):
-    port: int
+    port: int = Field(ge=1, le=65535)
     service: str | None = None
 
 
@@ -127,11 +227,17 @@ class Probe(Model):
     exec: ExecProbe | None = None
     tcp_socket: TcpSocketProbe | None = None
     grpc: GrpcProbe | None = None
-    initial_delay_seconds: int | None = Field(default=None, ge=0)
-    period_seconds: int | None = Field(default=None, ge=1)
-    timeout_seconds: int | None = Field(default=None, ge=1)
-    failure_threshold: int | None = Field(default=None, ge=1)
-    success_threshold: int | None = Field(default=None, ge=1)
+    initial_delay_seconds: int | None = Field(default=None, ge=0, le=INT32_MAX)
+    period_seconds: int | None = Field(default=None, ge=1, le=INT32_MAX)
+    timeout_seconds: int | None = Field(default=None, ge=1, le=INT32_MAX)
+    failure_threshold: int | None = Field(default=None, ge=1, le=INT32_MAX)
+    success_threshold: int | None = Field(default=None, ge=1, le=INT32_MAX)
+
+    @property
+    def port(self) -> int | str | None:
+        """The port the probe checks (None for exec probes)."""
+        handler = self.http_get or self.tcp_socket or self.grpc
+        return handler.port if handler is not None else None
 
     @model_validator(mode="after")
     def _exactly_one_handler(self) -> Probe:
@@ -184,7 +290,7 @@ class File(Model):
     @field_validator("mode")
     @classmethod
     def _octal_mode(cls, value: str | None) -> str | None:
-        if value is not None and not _MODE.match(value):
+        if value is not None and not _MODE.fullmatch(value):
             raise invalid(f"mode `{value}` is not an octal file mode", "write e.g. `0644` or `0440`")
         if value is not None and not int(value, 8) & 0o040:
             raise invalid(
@@ -201,7 +307,7 @@ class VolumeMount(Model):
     source: str | None = None
     """`${resources.NAME}` naming a `volume` resource; omit it for an emptyDir."""
     path: str | None = None
-    """A sub path inside the volume resource."""
+    """A directory inside the volume to mount instead of its root (the mount's `subPath`)."""
     read_only: bool = False
     medium: Literal["Memory"] | None = None
     """emptyDir only: `Memory` backs it with tmpfs (counted against the container's memory limit)."""
@@ -230,18 +336,25 @@ class VolumeMount(Model):
     def is_empty_dir(self) -> bool:
         return self.source is None
 
+    @field_validator("path")
+    @classmethod
+    def _inside_the_volume(cls, value: str | None) -> str | None:
+        if value is not None:
+            paths.check_sub_path(value)
+        return value
+
     @property
     def resource(self) -> str:
         """The volume resource named by `source` (`${resources.data}` -> `data`); checked by Workload."""
-        match = _VOLUME_SOURCE.match(self.source or "")
+        match = _VOLUME_SOURCE.fullmatch(self.source or "")
         return match["name"] if match else ""
 
 
 class SecurityOverrides(Model):
     """Deviations from the restricted default; each is visible and, later, authorized by policy."""
 
-    run_as_user: int | None = Field(default=None, ge=0)
-    run_as_group: int | None = Field(default=None, ge=0)
+    run_as_user: int | None = Field(default=None, ge=0, le=INT32_MAX)  # apimachinery validation.IsValidUserID
+    run_as_group: int | None = Field(default=None, ge=0, le=INT32_MAX)  # ... and IsValidGroupID
     run_as_non_root: bool | None = None
     read_only_root_filesystem: bool | None = None
     allow_privilege_escalation: bool | None = None
@@ -252,7 +365,7 @@ class SecurityOverrides(Model):
     @classmethod
     def _capability_names(cls, value: list[str]) -> list[str]:
         for i, cap in enumerate(value):
-            if not re.match(r"^[A-Z][A-Z_]*$", cap) or cap.startswith("CAP_"):
+            if not re.fullmatch(r"[A-Z][A-Z_]*", cap) or cap.startswith("CAP_"):
                 raise invalid(
                     f"`{cap}` is not a Linux capability name as Kubernetes writes it",
                     f"write `{cap.upper().removeprefix('CAP_')}` (upper case, without the CAP_ prefix)",
@@ -321,22 +434,23 @@ class Container(Model):
     @classmethod
     def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
         for name in value:
-            if not _ENV_NAME.match(name):
+            if not _ENV_NAME.fullmatch(name):
                 raise invalid(
                     f"`{name}` is not a valid environment variable name",
                     "use letters, digits and `_`, starting with a letter or `_`, e.g. "
                     f"`{'_' + name if name[:1].isdigit() else re.sub(r'[^A-Za-z0-9_]', '_', name)}`",
                     (name,),
                 )
+            if len(name) > 253:  # plain variables become ConfigMap keys, secret ones Secret keys: IsConfigMapKey
+                raise invalid(f"the variable name is {len(name)} characters long; at most 253 are allowed",
+                              "shorten it", (name,))
         return value
 
     @field_validator("files", "volumes")
     @classmethod
     def _absolute_targets(cls, value: dict[str, Any]) -> dict[str, Any]:
         for target in value:
-            if not target.startswith("/"):
-                raise invalid(f"the target `{target}` is not an absolute path", f"write `/{target.lstrip('./')}`",
-                              (target,))
+            paths.check_target(target)
         return value
 
     @field_validator("volumes")
@@ -353,6 +467,23 @@ class Container(Model):
                           "(the root filesystem is read-only)", fix, (TMP_PATH,))
         return value
 
+    @model_validator(mode="after")
+    def _mounts_do_not_collide(self) -> Container:
+        # `/tmp: {}` is the platform's own /tmp (`_platform_tmp` refuses anything else there), not a second mount.
+        paths.check_mounts(files=list(self.files), volumes=[p for p in self.volumes if p != TMP_PATH])
+        return self
+
+    @model_validator(mode="after")
+    def _success_threshold_one(self) -> Container:
+        # Kubernetes refuses any other successThreshold for liveness and startup probes (core validation,
+        # validateLivenessProbe, validateStartupProbe).
+        for field, probe in (("livenessProbe", self.liveness_probe), ("startupProbe", self.startup_probe)):
+            if probe is not None and probe.success_threshold not in (None, 1):
+                raise invalid(f"successThreshold of a {field} must be 1, not {probe.success_threshold}",
+                              "remove `successThreshold` (only a readinessProbe may ask for more successes)",
+                              (field, "successThreshold"))
+        return self
+
 
 class ServicePort(Model):
     """A port the workload serves; peers that agreed to call it may reach it."""
@@ -362,23 +493,13 @@ class ServicePort(Model):
     target_port: int | None = Field(default=None, ge=1, le=65535)
     """The container's port, when it differs from `port`."""
     protocol: Literal["TCP", "UDP", "SCTP"] = "TCP"
-    app_protocol: str | None = None
-    """The application protocol (e.g. `http`, `grpc`), passed to the Service."""
+    app_protocol: LabelKey | None = None
+    """The application protocol (e.g. `http`, `grpc`), passed to the Service; a qualified name."""
 
     @property
     def container_port(self) -> int:
         """The port the container listens on (what policy admits after the Service's translation)."""
         return self.target_port or self.port
-
-
-def _port_name(value: str) -> str:
-    check_dns_label(value, "port name", max_len=15)
-    if not any(c.isalpha() for c in value):
-        raise invalid(f"port name `{value}` has no letter", "name ports by what they carry, e.g. `http`")
-    return value
-
-
-PortName = Annotated[str, AfterValidator(_port_name)]
 
 
 class ServiceSpec(Model):
@@ -413,8 +534,15 @@ PARAMS_BY_TYPE: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "gpu": (frozenset({"count", "model", "memory"}), frozenset({"count"})),
 }
 
-_SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
-_DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$")
+# Keys a Secret of a type must hold: (keys, True when one of them is enough).
+_SECRET_TYPE_KEYS: dict[str, tuple[tuple[str, ...], bool]] = {
+    "kubernetes.io/tls": (("tls.crt", "tls.key"), False),
+    "kubernetes.io/dockerconfigjson": ((".dockerconfigjson",), False),
+    "kubernetes.io/dockercfg": ((".dockercfg",), False),
+    "kubernetes.io/ssh-auth": (("ssh-privatekey",), False),
+    "kubernetes.io/basic-auth": (("username", "password"), True),
+}
+_SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]+")
 
 
 class DependencyParams(Model):
@@ -424,7 +552,7 @@ class DependencyParams(Model):
     """Secret: the keys this workload reads; omit to read every key."""
     provider: DnsLabel | None = None
     """Secret: the SecretProvider holding it; defaults to the platform's."""
-    refresh_interval: str | None = None
+    refresh_interval: GoDuration | None = None
     """Secret: how often the synced Secret is refreshed (`1h`, `15m`); defaults to the platform's."""
     secret_type: str | None = None
     """Secret: the type of the synced Kubernetes Secret."""
@@ -434,13 +562,13 @@ class DependencyParams(Model):
     """Volume: the claim's size; given, this workload owns the claim. With neither `size` nor `id` the volume is
     an emptyDir that the pod's containers share."""
     storage_class: str | None = None
-    """Volume: the storage class."""
+    """Volume: the storage class (a StorageClass name: a DNS subdomain)."""
     access_mode: Literal["ReadWriteOnce", "ReadWriteMany", "ReadOnlyMany", "ReadWriteOncePod"] | None = None
     """Volume: the access mode (default ReadWriteOnce)."""
-    count: int | None = Field(default=None, ge=1)
+    count: int | None = Field(default=None, ge=1, le=INT32_MAX)
     """GPU: how many."""
     model: str | None = None
-    """GPU: the product, matched against the node label `nvidia.com/gpu.product`."""
+    """GPU: the model (e.g. `nvidia-h100`), which the platform maps to node products (`spec.gpu.products`)."""
     memory: Quantity | None = None
     """GPU: memory needed per GPU."""
 
@@ -451,19 +579,67 @@ class DependencyParams(Model):
             return None
         if not value:
             raise invalid("keys is empty", "list the keys you read, or remove `keys` to read all of them")
-        for key in value:
-            if not _SECRET_KEY.match(key):
+        for i, key in enumerate(value):
+            # A Secret key (apimachinery validation.IsConfigMapKey): at most 253 of these characters, and not
+            # `.`, `..` or starting with `..`.
+            if not _SECRET_KEY.fullmatch(key):
                 raise invalid(f"secret key `{key}` has characters a Secret key cannot have",
-                              "use letters, digits, '-', '_' and '.'")
+                              "use letters, digits, '-', '_' and '.'", (i,))
+            if len(key) > 253 or key.startswith(".."):
+                raise invalid(f"secret key `{key}` cannot name a Secret key "
+                              + ("(at most 253 characters)" if len(key) > 253 else "(it starts with `..`)"),
+                              "use at most 253 letters, digits, '-', '_' and '.', not starting with `..`", (i,))
+            if key == ".":
+                raise invalid("secret key `.` cannot name a Secret key", "name the key", (i,))
         if len(set(value)) != len(value):
             raise invalid("keys lists a key twice", "list each key once")
         return value
 
-    @field_validator("refresh_interval")
+    @model_validator(mode="after")
+    def _type_has_its_keys(self) -> DependencyParams:
+        # Kubernetes refuses a Secret of these types without these keys (core validation, ValidateSecret), so
+        # the ExternalSecret would never sync. Without `keys` every key is read, and what arrives is not known.
+        if self.secret_type == "kubernetes.io/service-account-token":
+            raise invalid("a synced Secret cannot be a service-account token (Kubernetes fills those itself)",
+                          "remove `secretType`, or use `Opaque`", ("secretType",))
+        required = _SECRET_TYPE_KEYS.get(self.secret_type or "")
+        if required is not None and self.keys is not None:
+            needed, any_of = required
+            missing = [key for key in needed if key not in self.keys]
+            if any_of and len(missing) < len(needed):
+                missing = []
+            if missing:
+                joiner = " or " if any_of else " and "
+                shown = joiner.join(f"`{key}`" for key in missing)
+                raise invalid(f"a Secret of type `{self.secret_type}` needs {shown}, which `keys` does not list",
+                              f"add {shown} to `keys`", ("keys",))
+        return self
+
+    @field_validator("storage_class")
     @classmethod
-    def _duration(cls, value: str | None) -> str | None:
-        if value is not None and not _DURATION.match(value):
-            raise invalid(f"`{value}` is not a duration", "write e.g. `1h`, `30m` or `1h30m`")
+    def _storage_class(cls, value: str | None) -> str | None:
+        # The claim's storageClassName must be a DNS subdomain (core validation, ValidateClassName).
+        if value is not None and (len(value) > 253 or not DNS_SUBDOMAIN.fullmatch(value)):
+            raise invalid(f"`{value}` cannot name a StorageClass (lower-case letters, digits, '-' and '.')",
+                          "write the name `kubectl get storageclass` shows, e.g. `standard`")
+        return value
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, value: str | None) -> str | None:
+        # The model becomes a nodeSelector value, which Kubernetes checks as a label value.
+        if value is not None and (len(value) > 63 or not LABEL_VALUE.fullmatch(value)):
+            raise invalid(f"GPU model `{value}` cannot be a node label value",
+                          "use at most 63 letters, digits, '-', '_' and '.', starting and ending alphanumeric, "
+                          "e.g. `NVIDIA-H100-80GB-HBM3`")
+        return value
+
+    @field_validator("size")
+    @classmethod
+    def _size_positive(cls, value: str | None) -> str | None:
+        # A claim's storage request must be greater than zero (core validation, ValidatePersistentVolumeClaimSpec).
+        if value is not None and parse_quantity(value) == 0:
+            raise invalid(f"a volume of size `{value}` holds nothing", "write the size it needs, e.g. `1Gi`")
         return value
 
     @field_validator("endpoints")
@@ -538,6 +714,8 @@ class Dependency(Model):
         if self.namespace is not None and self.type != "service":
             raise invalid(f"namespace applies only to `service` dependencies, not to {article} `{self.type}`",
                           "remove `namespace`", ("namespace",))
+        if self.id is not None:
+            _check_id(self.type, self.id)
         return self
 
     @property
@@ -553,6 +731,25 @@ class Dependency(Model):
     def access_mode(self) -> str:
         """A claim's access mode: as declared (for a shared claim, what its owner created), else ReadWriteOnce."""
         return self.params.access_mode or "ReadWriteOnce"
+
+
+def _check_id(kind: str, value: str) -> None:
+    """An `id` becomes a name Kubernetes checks: a service's (a DNS label, or `*` for any caller) or a claim's
+    (a DNS subdomain, core validation ValidatePersistentVolumeName); a secret's is a path in its store."""
+    where = ("id",)
+    if "${" in value:
+        raise invalid(f"id `{value}` contains a placeholder; ids are never resolved",
+                      "write the plain name, or for a secret the plain path", where)
+    if kind == "service" and value != "*" and (len(value) > 63 or not DNS_LABEL.fullmatch(value)):
+        raise invalid(f"id `{value}` cannot name a service (a DNS label: lower-case letters, digits and '-')",
+                      "write the other service's `metadata.name`, or `*` for any caller", where)
+    if kind == "volume" and (len(value) > 253 or not DNS_SUBDOMAIN.fullmatch(value)):
+        raise invalid(f"id `{value}` cannot name a PersistentVolumeClaim (lower-case letters, digits, '-' and '.')",
+                      "write the shared claim's name", where)
+    unseen = paths.unseen(value)
+    if not value or unseen:
+        raise invalid(f"id `{value}` " + (f"contains {unseen}" if unseen else "is empty"),
+                      "write the name or path it refers to", where)
 
 
 _PARAM_EXAMPLES = {"endpoints": '{api: "https://api.example.com"}', "count": "1"}
@@ -610,6 +807,15 @@ class Workload(Model):
         dep = self.resources.get(name)
         return f"`{name}` is a `{dep.type}` resource" if dep else f"no resource `{name}` is declared"
 
+    def _probe_ports_declared(self) -> None:
+        for index, (cname, container) in enumerate(self.containers.items()):
+            for field, probe in (("livenessProbe", container.liveness_probe),
+                                 ("readinessProbe", container.readiness_probe),
+                                 ("startupProbe", container.startup_probe)):
+                port = probe.port if probe is not None else None
+                if isinstance(port, str) and (index > 0 or port not in self.ports):
+                    raise _probe_port_problem(self, index, cname, field, port)
+
     @model_validator(mode="after")
     def _references_resolve(self) -> Workload:
         volumes = sorted(n for n, d in self.resources.items() if d.type == "volume")
@@ -634,6 +840,7 @@ class Workload(Model):
                         "declare it under `workload.resources` as e.g. `NAME: {type: secret}`",
                         ("containers", cname, "envFrom", i),
                     )
+        self._probe_ports_declared()
         gpus = sorted(n for n, d in self.resources.items() if d.type == "gpu")
         if len(gpus) > 1:
             raise invalid(f"{len(gpus)} gpu resources are declared ({', '.join(gpus)})",
@@ -641,4 +848,20 @@ class Workload(Model):
         return self
 
 
-_VOLUME_SOURCE = re.compile(r"^\$\{resources\.(?P<name>[a-z0-9]([-a-z0-9]*[a-z0-9])?)\}$")
+def _probe_port_problem(workload: Workload, index: int, cname: str, field: str, port: str) -> PydanticCustomError:
+    """A probe naming a port the container does not have: the kubelet could not resolve it and the probe would
+    fail forever (the container's ports are the service ports, on the first container only)."""
+    first = next(iter(workload.containers))
+    kind = next(h for h in ("httpGet", "tcpSocket", "grpc") if getattr(getattr(workload.containers[cname], _snake(
+        field)), _snake(h)) is not None)
+    where = ("containers", cname, field, kind, "port")
+    if index > 0:
+        return invalid(f"the probe names the port `{port}`, but only the first container (`{first}`) has named "
+                       "ports", "write the port number the container listens on", where)
+    declared = ", ".join(f"`{n}`" for n in workload.ports)
+    return invalid(f"the probe names the port `{port}`, which the service does not declare",
+                   f"use one of: {declared}, or a port number" if declared else
+                   "write the port number, or declare the port under `workload.service.ports`", where)
+
+
+_VOLUME_SOURCE = re.compile(r"\$\{resources\.(?P<name>[a-z0-9]([-a-z0-9]*[a-z0-9])?)\}")

@@ -2,7 +2,8 @@
 
 Plain values go into ConfigMaps (one for env, one for files per container). A value that reads a secret never
 becomes text here: the secret router (`secrets.py`) turns it into a `secretKeyRef`, a templated
-ExternalSecret or an `envFrom`, and `command`/`args` may not read secrets at all.
+ExternalSecret or an `envFrom`, and `command`/`args` may not read secrets at all, neither by placeholder nor by
+Kubernetes' `$(VAR)` expansion (`expansion.py`); probes are resolved by `probes.py`.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from lattice.api.workload import Container
-from lattice.compiler import naming
+from lattice.api.workload import Container, Probe
+from lattice.compiler import expansion, naming, probes
 from lattice.compiler.meta import Obj, owned
 from lattice.compiler.resolve import Part, ResolveError, Resolver, SecretRef
 from lattice.compiler.secrets import SecretRouter, secret_refs
@@ -50,6 +51,7 @@ class ContainerConfig:
     secret_env: list[SecretEnv] = field(default_factory=list)
     env_from_secrets: list[str] = field(default_factory=list)
     secret_files: list[SecretFile] = field(default_factory=list)
+    probes: dict[str, Probe] = field(default_factory=dict)  # by field (`livenessProbe`), placeholders resolved
 
 
 @dataclass(slots=True)
@@ -84,12 +86,15 @@ def derive_config(
                 cfg.env_from_secrets.append(naming.external_secret(workload, resource))
 
         env: dict[str, str] = {}
+        secret_vars: set[str] = set()
         for var, value in container.variables.items():
             where = f"{path}.variables.{var}"
             parts = _resolve(value, where, resolver, out.problems)
             if parts is None:
                 continue
             refs = secret_refs(parts)
+            if refs:
+                secret_vars.add(var)
             if not refs:
                 env[var] = _join(parts)
             elif parts == (refs[0],):  # route 1: exactly one secret key
@@ -102,12 +107,18 @@ def derive_config(
                     secret = naming.templated_env_secret(workload, cname, store)
                     router.add_templated(secret, store, var, list(parts))
                     cfg.secret_env.append(SecretEnv(var, secret, var))
+        out.problems.extend(expansion.secret_expansions(
+            {"command": cfg.command or [], "args": cfg.args or []}, path, secret_vars=secret_vars,
+            whole_secrets={name: resolver.dependencies[name].params.keys for name in container.env_from}))
+        cfg.probes = probes.resolved_probes(container, path, resolver, out.problems)
         if env:
+            out.problems.extend(_too_large(env, f"{path}.variables", "variables"))
             cfg.env_config_map = naming.env_config_map(workload, cname)
             out.config_maps.append(_config_map(cfg.env_config_map, env, workload, namespace, user_labels))
 
         files: dict[str, str] = {}
         keys = naming.file_keys(container.files)
+        secret_text: dict[str, dict[str, str]] = {}  # templated Secret -> file key -> the file's own text
         for target, spec in container.files.items():
             where = f"{path}.files.{target}"
             parts = (spec.content,) if spec.no_expand else _resolve(spec.content, f"{where}.content", resolver,
@@ -125,9 +136,13 @@ def derive_config(
             if store is not None:
                 secret = naming.templated_files_secret(workload, cname, store)
                 router.add_templated(secret, store, key, list(parts))
+                secret_text.setdefault(secret, {})[key] = _join(parts)
                 cfg.secret_files.append(
                     SecretFile(target, naming.secret_files_volume(cname, store), secret, key, mode))
+        for text in secret_text.values():
+            out.problems.extend(_too_large(text, f"{path}.files", "files that read secrets", kind="Secret"))
         if files:
+            out.problems.extend(_too_large(files, f"{path}.files", "files"))
             cfg.files_config_map = naming.files_config_map(workload, cname)
             out.config_maps.append(_config_map(cfg.files_config_map, files, workload, namespace, user_labels))
         out.containers[cname] = cfg
@@ -177,6 +192,23 @@ def _plain_list(values: list[str] | None, path: str, resolver: Resolver,
             ))
         out.append(_join(parts) if parts is not None and secret is None else "")
     return out
+
+
+CONFIG_MAP_MAX_BYTES = 1024 * 1024
+"""What Kubernetes admits in one ConfigMap's or Secret's values (core validation ValidateConfigMap and
+ValidateSecret: `MaxSecretSize`, 1 MiB)."""
+
+
+def _too_large(data: dict[str, str], path: str, what: str, *, kind: str = "ConfigMap") -> list[Problem]:
+    """A ConfigMap over the limit; for a templated Secret, the files' own text alone (the secret values that
+    ESO fills in only add to it)."""
+    size = sum(len(value.encode()) for value in data.values())
+    if size <= CONFIG_MAP_MAX_BYTES:
+        return []
+    amount = f"{size} bytes" if kind == "ConfigMap" else f"at least {size} bytes"
+    return [Problem(path, f"the {what} of this container add up to {amount}; they become one {kind}, and "
+                          f"Kubernetes refuses a {kind} over 1 MiB ({CONFIG_MAP_MAX_BYTES} bytes)",
+                    "ship large content in the image or on a volume, and keep configuration small")]
 
 
 def _join(parts: tuple[Part, ...]) -> str:

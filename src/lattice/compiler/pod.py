@@ -182,7 +182,7 @@ def _container(cname: str, container: Container, cfg: ContainerConfig, ports: di
                          ("readinessProbe", container.readiness_probe),
                          ("startupProbe", container.startup_probe)):
         if probe is not None:
-            out[field] = _probe(probe)
+            out[field] = _probe(cfg.probes.get(field, probe))
     if container.readiness_probe is None and ports:
         first = next(iter(ports))
         out["readinessProbe"] = {"tcpSocket": {"port": first}, "periodSeconds": 10}

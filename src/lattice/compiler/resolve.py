@@ -28,7 +28,7 @@ class SecretRef:
 
 Part = str | SecretRef
 
-_SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+_SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]+")
 
 
 class ResolveError(Exception):
@@ -100,7 +100,7 @@ class Resolver:
             if keys is not None and key not in keys:
                 raise ResolveError(f"`{ph.text}` reads the key `{key}`, which secret `{name}` does not list",
                                    f"add `{key}` to `resources.{name}.params.keys` (listed: {', '.join(keys)})")
-            if not _SECRET_KEY.match(key):
+            if not _SECRET_KEY.fullmatch(key):
                 raise ResolveError(f"`{ph.text}` reads the key `{key}`, which a Secret key cannot be",
                                    "use letters, digits, '-', '_' and '.'")
             return SecretRef(name, key)

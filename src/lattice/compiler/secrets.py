@@ -24,6 +24,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from lattice.api.duration import go_duration_ns
 from lattice.api.image_provider import ImageProviderSpec
 from lattice.api.secret_provider import SecretProviderSpec
 from lattice.api.workload import Dependency
@@ -65,13 +66,9 @@ def secret_refs(parts: Iterable[Part]) -> list[SecretRef]:
     return [p for p in parts if isinstance(p, SecretRef)]
 
 
-_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)")
-_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
 def duration_seconds(text: str) -> float:
     """A Go duration (`1h30m`, `45s`) in seconds; the input is already validated."""
-    return sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(text))
+    return (go_duration_ns(text) or 0) / 1e9
 
 
 @dataclass(slots=True)
