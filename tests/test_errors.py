@@ -359,6 +359,11 @@ CASES: list[tuple[str, str]] = [
         'error: FILE:11: LatticeService demo/shop: spec.workload.containers.main.image: image `registry.example.com/shop:1.0\\x1b[2J\\rOK \\x1b[32mall good` contains `\\r`, which no image reference has\n'
         '  hint: write a plain reference such as `registry.example.com/team/app@sha256:<64 hex>`\n'
     ),
+    (
+        'secret-provider-field-misspelt.yaml',
+        'error: FILE:9: SecretProvider vault: spec.provider.vault.sever: unknown field `sever`\n'
+        '  hint: did you mean `server`?\n'
+    ),
 ]
 
 # Inputs whose stdout is not empty although the run fails: the services still compiled, by name.
