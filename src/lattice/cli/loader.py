@@ -176,15 +176,14 @@ def read_documents(files: Sequence[Path]) -> Iterator[Document | LoadError]:
         for file in files:
             yield from read_file(file)
         return
-    chunks = [list(files[k::workers * 4]) for k in range(workers * 4)]  # interleaved: similar sizes per chunk
+    # Contiguous chunks, returned in order as each is read: the caller validates the first documents while
+    # the workers still read the last ones.
+    step = -(-len(files) // (workers * 8))
+    chunks = [list(files[k:k + step]) for k in range(0, len(files), step)]
     with multiprocessing.get_context("fork").Pool(workers) as pool:
-        results = pool.map(_read_chunk, chunks)
-    by_file: dict[str, list[Document | LoadError]] = {}
-    for chunk, entries in zip(chunks, results, strict=True):
-        for file, file_entries in zip(chunk, entries, strict=True):
-            by_file[str(file)] = file_entries
-    for file in files:
-        yield from by_file[str(file)]
+        for entries in pool.imap(_read_chunk, chunks):
+            for file_entries in entries:
+                yield from file_entries
 
 
 def _read_chunk(files: list[Path]) -> list[list[Document | LoadError]]:
