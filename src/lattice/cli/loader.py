@@ -239,7 +239,8 @@ def read_file(file: Path) -> Iterator[Document | LoadError]:
 def _refused(source: str, root: Node, problem: YamlProblem) -> LoadError:
     """A refused node as an error at its line and data path (a key's path ends in the key as written)."""
     if problem.key_of is not None:
-        path = [*(path_to(root, problem.key_of) or []), str(problem.node.value)]
+        key = problem.node.value if isinstance(problem.node, ScalarNode) else "?"
+        path = [*(path_to(root, problem.key_of) or []), key]
     else:
         path = path_to(root, problem.node) or []
     if len(path) > 12:  # a path 100 levels deep says nothing more than its start

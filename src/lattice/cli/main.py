@@ -257,8 +257,13 @@ def run() -> None:
         code: int | str | None = 0
     except SystemExit as exc:
         code = exc.code
-    sys.stdout.flush()
-    sys.stderr.flush()
+    except BrokenPipeError:  # `lattice compile ... | head`: the reader left; nothing more to say
+        os._exit(1)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:
+        os._exit(1)
     if isinstance(code, str):
         sys.stderr.write(code + "\n")
         code = 1
