@@ -13,8 +13,9 @@ see the same machine load, `--repeat` times each:
   with the values `bench/compile.py` builds (`helm_values`; its `--peer helm` checks the chart renders objects
   equal to ours).
 
-Wall time is measured around the process; peak RSS is `ru_maxrss` from `wait4`, which on Linux is the largest
-of the process and the workers it forked (not their sum: forked workers share the parent's pages). The load
+Wall time is measured around the process; CPU time (user + system, the process and its workers) and peak RSS
+(`ru_maxrss`) come from `wait4`; on Linux that peak is the largest of the process and the workers it forked
+(not their sum: forked workers share the parent's pages). The load
 average before each run is printed: the machine is shared, so only side-by-side figures compare. A phase
 breakdown (`--phases`) times the same steps in one fresh process.
 """
@@ -58,6 +59,7 @@ LATTICE = Path(sys.executable).with_name("lattice")
 @dataclass
 class Run:
     seconds: float
+    cpu_seconds: float  # user + system of the process and the workers it waited for
     max_rss: int
     load: float
     output_bytes: int
@@ -103,7 +105,8 @@ def timed(cmd: list[str], out: Path) -> Run:
     err = proc.stderr.read().decode()
     if proc.returncode != 0:
         sys.stderr.write(err[-2000:])
-    return Run(seconds, usage.ru_maxrss * 1024, load, out.stat().st_size, proc.returncode)
+    return Run(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, load, out.stat().st_size,
+               proc.returncode)
 
 
 def count_documents(path: Path) -> int:
@@ -168,22 +171,29 @@ def run_size(n: int, seed: int, repeat: int, helm: Path | None, with_phases: boo
     return result
 
 
+def _cpu(runs: list[Run]) -> str:
+    """Median CPU seconds: less sensitive to a busy machine than wall time (on an idle 2-core machine the
+    wall time is at least half of it)."""
+    return f"{statistics.median(r.cpu_seconds for r in runs):.2f}" if runs else "—"
+
+
 def report(results: list[SizeResult], info: dict[str, str], console: Console) -> bool:
     console.rule("[bold]Lattice end to end (fresh process) beside helm's one-release render")
     for key, value in info.items():
         console.print(f"  [bold]{key:>7}[/bold]  {value}")
     table = Table(title="Seconds per run (load average before the run); peak RSS MiB", title_justify="left")
-    for col in ("services", "input MiB", "lattice runs", "lattice median", "lattice peak RSS", "helm runs",
-                "helm median", "helm peak RSS", "helm ÷ lattice", "documents lattice / helm"):
+    for col in ("services", "input MiB", "lattice runs", "lattice median", "lattice CPU s", "lattice peak RSS",
+                "helm runs", "helm median", "helm CPU s", "helm peak RSS", "helm ÷ lattice",
+                "documents lattice / helm"):
         table.add_column(col, justify="right")
     for r in results:
         lm, hm = SizeResult.median(r.lattice), SizeResult.median(r.helm)
         table.add_row(
             f"{r.size:,}", f"{r.input_bytes / 2**20:.1f}",
             " ".join(f"{x.seconds:.2f} ({x.load:.1f})" for x in r.lattice), f"{lm:.2f}" if lm else "—",
-            f"{max(x.max_rss for x in r.lattice) / 2**20:,.0f}" if r.lattice else "—",
+            _cpu(r.lattice), f"{max(x.max_rss for x in r.lattice) / 2**20:,.0f}" if r.lattice else "—",
             " ".join(f"{x.seconds:.2f} ({x.load:.1f})" for x in r.helm) or "—", f"{hm:.2f}" if hm else "—",
-            f"{max(x.max_rss for x in r.helm) / 2**20:,.0f}" if r.helm else "—",
+            _cpu(r.helm), f"{max(x.max_rss for x in r.helm) / 2**20:,.0f}" if r.helm else "—",
             f"{hm / lm:.2f}×" if lm and hm else "—",
             f"{r.documents.get('lattice', 0):,} / {r.documents.get('helm', 0):,}" if r.helm else
             f"{r.documents.get('lattice', 0):,}",
