@@ -8,17 +8,19 @@ types nothing downstream expects. The builder refuses each of those with the lin
 What a scalar means (YAML 1.1 as PyYAML resolves it, with two deliberate differences):
 
 - timestamps (`2024-01-01`) stay the text as written, which is what Kubernetes reads: sigs.k8s.io/yaml decodes
-  into `interface{}` with go-yaml v2, whose decoder keeps timestamp-looking scalars as strings "for backward
-  compatibility" (go-yaml v2 `decode.go`, `d.scalar`, the `yaml_TIMESTAMP_TAG` case);
+  into `interface{}` with its go-yaml v2 fork (`goyaml.v2`, based on v2.4.0), whose `d.scalar` sets a
+  timestamp-looking scalar decoded into `interface{}` as the string, for backward compatibility (the
+  `yaml_TIMESTAMP_TAG` case, quoted in go-yaml/yaml issue #405);
 - integers must fit in 64 bits (Kubernetes' JSON numbers are int64); longer ones are refused before Python
   parses them, so no 5,000-digit conversion is attempted.
 
 `yes`/`no`/`on`/`off` are booleans, as in go-yaml v2 (which sigs.k8s.io/yaml uses): a bare `on:` key is a
 boolean, not text, so it is refused with a hint to quote it rather than read differently from the cluster.
 
-Aliases are bounded like go-yaml's answer to CVE-2019-11253 (billion laughs against kube-apiserver, fixed
-by the "excessive aliasing" check in go-yaml `decode.go`): values reached through aliases may not outnumber
-the values written, beyond a small allowance. Shared nodes are built once, so the check costs nothing.
+Aliases are bounded like go-yaml's answer to CVE-2019-11253 (billion laughs against kube-apiserver): go-yaml's
+`decode.go` counts values decoded through aliases and fails with "document contains excessive aliasing" when
+their share exceeds `allowedAliasRatio`. Here values reached through aliases may not outnumber the values
+written, beyond a fixed allowance. Shared nodes are built once, so the check costs nothing.
 """
 
 from __future__ import annotations
