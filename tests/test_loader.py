@@ -6,6 +6,7 @@ process of its own (a memory limit), several files, or the values read."""
 
 from __future__ import annotations
 
+import os
 import resource
 import subprocess
 import sys
@@ -180,3 +181,23 @@ def test_printable_escapes_controls_and_bidi_overrides_once() -> None:
     assert printable("a\x1b[2Jb\r\n\t\x7f\x85\u202e") == "a\\x1b[2Jb\\r\\n\\t\\x7f\\x85\\u202e"
     assert printable(printable("x\x00")) == "x\\x00"
     assert Problem("a\nb", "m\x1b", "h\x07") == Problem("a\\nb", "m\\x1b", "h\\x07")
+
+
+def test_many_files_read_and_rendered_by_workers_give_exactly_the_serial_output(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above the thresholds files are read, and YAML rendered, by forked workers: the same bytes, in order."""
+    from lattice.cli import loader, output
+
+    for k in range(400):
+        (tmp_path / f"svc-{k:03d}.yaml").write_text(SERVICE.format(name=f"svc-{k:03d}"))
+    (tmp_path / "svc-150.yaml").write_text("a: 1\na: 2\n")  # one refused file in the middle
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("the workers start only with two cores")
+    parallel = runner.invoke(app, ["compile", str(tmp_path)])
+    assert parallel.stdout.count("\n---\n") + 1 >= output.PARALLEL_MIN_OBJECTS  # so the output was rendered by workers
+    monkeypatch.setattr(loader, "PARALLEL_MIN_FILES", 10**9)
+    monkeypatch.setattr(output, "PARALLEL_MIN_OBJECTS", 10**9)
+    serial = runner.invoke(app, ["compile", str(tmp_path)])
+    assert parallel.stdout.count("kind: Deployment") == 399
+    assert (parallel.exit_code, parallel.stderr, parallel.stdout) == (serial.exit_code, serial.stderr, serial.stdout)
+    assert parallel.stderr.startswith(f"error: {tmp_path}/svc-150.yaml:2: a: the key `a` is written twice")
