@@ -138,13 +138,18 @@ def test_a_v1_list_is_read_item_by_item_with_lines_of_the_items(tmp_path: Path) 
     assert ("Deployment", "ok") in {(o["kind"], o["metadata"]["name"]) for o in _yaml_docs(result.stdout)}
 
 
-def test_validate_warns_the_side_that_must_act_on_a_one_sided_declaration() -> None:
+def test_validate_warns_both_sides_of_a_one_sided_declaration_as_compile_does() -> None:
     result = runner.invoke(app, ["validate", "tests/inputs/golden/graph-abcd.yaml"])
     assert result.exit_code == 0
-    assert result.stderr == (
+    warnings = (
         "warning: tests/inputs/golden/graph-abcd.yaml:35: LatticeService billing/c: spec.workload.resources: "
         "shop/b declares billing/c as a callee, but billing/c does not declare it back, so no traffic is allowed "
         "between them\n"
         "  hint: add `b: {type: service, direction: inbound, namespace: shop}` under `spec.workload.resources` "
         "to allow it\n"
-        "4 objects valid, 0 invalid\n")
+        "warning: tests/inputs/golden/graph-abcd.yaml:27: LatticeService shop/b: spec.workload.resources: "
+        "shop/b calls billing/c, but billing/c has not agreed, so no traffic is allowed between them\n"
+        "  hint: the owner of billing/c adds `b: {type: service, direction: inbound, namespace: shop}` under "
+        "`spec.workload.resources`\n")
+    assert result.stderr == warnings + "4 objects valid, 0 invalid\n"
+    assert runner.invoke(app, ["compile", "tests/inputs/golden/graph-abcd.yaml"]).stderr == warnings

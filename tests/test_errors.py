@@ -474,6 +474,61 @@ CASES: list[tuple[str, str]] = [
         "error: FILE:12: LatticeService demo/shop: spec.workload.containers.main.volumes: `volumes` is a list, Score's deprecated form; Lattice takes a mapping keyed by target path\n"
         '  hint: write each entry under its target, e.g. `volumes: {/data: {source: "${resources.data}"}}`\n'
     ),
+    (
+        'yaml-duplicate-key.yaml',
+        'error: FILE:14: spec.workload.containers.main.image: the key `image` is written twice (first at line 11); YAML readers disagree on which one counts\n'
+        '  hint: keep exactly one of them\n'
+    ),
+    (
+        'yaml-key-not-text.yaml',
+        'error: FILE:13: spec.workload.containers.main.variables.on: the key `on` is read as a boolean, not as text\n'
+        '  hint: quote it: `"on":`\n'
+    ),
+    (
+        'yaml-integer-too-large.yaml',
+        'error: FILE:8: spec.replicas: the number 99999999999999999999…999999 (5000 characters) does not fit in 64 bits, as Kubernetes numbers must\n'
+        '  hint: write a smaller number, or quote it if you meant text\n'
+    ),
+    (
+        'yaml-recursive-alias.yaml',
+        'error: FILE:12: spec.workload.containers.main.args: this value contains an alias to itself (a recursive alias)\n'
+        '  hint: remove the alias inside the anchored value\n'
+    ),
+    (
+        'yaml-nesting-too-deep.yaml',
+        'error: FILE:10: spec.provider.vault.path[0][0][0][0][0][0][0][0].…: the value is nested more than 100 levels deep\n'
+        '  hint: flatten it; no Kubernetes object nests this deep\n'
+    ),
+    (
+        'yaml-billion-laughs.yaml',
+        'error: FILE:12: spec.provider.vault.d: the document expands its aliases to more values than it writes out (more than 10,000 extra)\n'
+        '  hint: write the values out, or use fewer nested aliases\n'
+    ),
+    (
+        'yaml-binary-value.yaml',
+        'error: FILE:10: spec.provider.vault.caBundle: `!!binary` values are not supported\n'
+        '  hint: write the base64 text as a plain string\n'
+    ),
+    (
+        'yaml-unknown-tag.yaml',
+        'error: FILE:11: spec.workload.containers.main.image: the tag `!secret` is not supported\n'
+        '  hint: remove the tag; Lattice reads plain YAML values (text, numbers, booleans, null, lists, mappings)\n'
+    ),
+    (
+        'apiversion-group-misspelt.yaml',
+        'error: FILE:2: LatticeService demo/shop: apiVersion: `lattice.io/v1alpha1` is not the API group of Lattice kinds (`lattice.dev`), so this document would be skipped\n'
+        '  hint: write `lattice.dev/v1alpha1`\n'
+    ),
+    (
+        'control-characters-in-value.yaml',
+        'error: FILE:11: LatticeService demo/shop: spec.workload.containers.main.image: image `registry.example.com/shop:1.0\\x1b[2J\\rOK \\x1b[32mall good` contains `\\r`, which no image reference has\n'
+        '  hint: write a plain reference such as `registry.example.com/team/app@sha256:<64 hex>`\n'
+    ),
+    (
+        'secret-provider-field-misspelt.yaml',
+        'error: FILE:9: SecretProvider vault: spec.provider.vault.sever: unknown field `sever`\n'
+        '  hint: did you mean `server`?\n'
+    ),
 ]
 
 # Inputs whose stdout is not empty although the run fails: the services still compiled, by name.

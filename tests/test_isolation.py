@@ -29,7 +29,7 @@ spec:
     containers:
       main:
         image: registry.example.com/shop:1.0
-        resources: {limits: {cpu: CPU, memory: 64Mi}}
+        resources: {limits: {cpu: "CPU", memory: 64Mi}}
     service: {ports: {http: {port: 8080}}}
 ---
 apiVersion: lattice.dev/v1alpha1
@@ -86,7 +86,7 @@ def test_long_quantities_keep_every_digit() -> None:
 
 def test_requests_above_limits_are_compared_exactly(tmp_path: Path) -> None:
     src = tmp_path / "fleet.yaml"
-    src.write_text(FLEET.replace("{cpu: CPU, memory: 64Mi}", '{cpu: "1.0000000000000000000000000001", memory: 64Mi}, '
+    src.write_text(FLEET.replace('{cpu: "CPU", memory: 64Mi}', '{cpu: "1.0000000000000000000000000001", memory: 64Mi}, '
                                  'requests: {cpu: "1.0000000000000000000000000002"}'))
     result = CliRunner().invoke(app, ["compile", str(src)])
     assert "the request (1.0000000000000000000000000002) is larger than the limit (1.0000000000000000000000000001)" \

@@ -222,7 +222,7 @@ EXPECTED: dict[str, str] = {
     'file target /':
         'spec.workload.containers.main.files./: the target `/` is not a normalized path (no `//`, `.` or `..` parts, no trailing `/`) (hint: name a file or directory below `/`)',
     'file target with a bidi override':
-        'spec.workload.containers.main.files./etc/\u202eapp: the target `/etc/\u202eapp` contains the control or invisible character U+202E (hint: write a plain path)',
+        'spec.workload.containers.main.files./etc/\\u202eapp: the target `/etc/\\u202eapp` contains the control or invisible character U+202E (hint: write a plain path)',
     'volume mounted below a file':
         'spec.workload.containers.main.volumes./data/more: `/data/more` lies below `/data`, which is a file, so nothing can be mounted there (hint: move one of them: `/data` cannot be a file and a directory at once)',
     'service id not a DNS label':

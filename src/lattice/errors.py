@@ -6,19 +6,45 @@ status. Nothing here knows about files or terminals: the edges add the file and 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from pydantic_core import PydanticCustomError
 
+# C0 and C1 control characters, DEL, and the Unicode bidirectional overrides ("Trojan Source"): none may reach a
+# terminal or `kubectl describe` from user text, where they could recolour, move the cursor or reorder text.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return {0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"}.get(code) or \
+        (f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}")
+
+
+def printable(text: str) -> str:
+    """`text` with every control character written as an escape (`\\x1b`, `\\n`): safe to print, and
+    unchanged when it holds none (so escaping twice changes nothing)."""
+    return _UNPRINTABLE.sub(_escape_char, text) if _UNPRINTABLE.search(text) else text
+
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """One thing wrong (or worth a warning) with an input, at a field path such as `spec.replicas`."""
+    """One thing wrong (or worth a warning) with an input, at a field path such as `spec.replicas`.
+
+    Its texts quote user input, so they are made printable here, once, for every place that shows them."""
 
     path: str
     message: str
     hint: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("path", "message", "hint"):
+            value = getattr(self, name)
+            escaped = printable(value)
+            if escaped is not value:
+                object.__setattr__(self, name, escaped)
 
     def render(self) -> str:
         text = f"{self.path}: {self.message}" if self.path else self.message
@@ -35,7 +61,7 @@ class ObjectRef:
 
     def __str__(self) -> str:
         where = f"{self.namespace}/{self.name}" if self.namespace else self.name
-        return f"{self.kind} {where}"
+        return printable(f"{self.kind} {where}")
 
 
 @dataclass(slots=True)

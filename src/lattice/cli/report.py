@@ -9,14 +9,14 @@ from typing import TextIO
 from rich.console import Console
 from rich.table import Table
 
-from lattice.errors import ObjectRef, Problem
+from lattice.errors import ObjectRef, Problem, printable
 from lattice.fleet import FleetResult
 from lattice.graph import show
 
 
 def format_problem(severity: str, source: str, line: int | None, ref: ObjectRef | None, problem: Problem) -> str:
     """`error: file:line: Kind ns/name: field.path: message` and, on the next line, `  hint: ...`."""
-    where = f"{source}:{line}" if line else source
+    where = f"{printable(source)}:{line}" if line else printable(source)
     parts = [f"{severity}: {where}"]
     if ref is not None:
         parts.append(str(ref))
@@ -29,7 +29,8 @@ def format_problem(severity: str, source: str, line: int | None, ref: ObjectRef 
 
 
 def emit(text: str, stream: TextIO | None = None) -> None:
-    (stream or sys.stderr).write(text + "\n")
+    """Write one message; whatever control characters reached it are escaped, line by line."""
+    (stream or sys.stderr).write("\n".join(printable(line) for line in text.split("\n")) + "\n")
 
 
 def kinds_summary(kinds: Counter[str]) -> str:
