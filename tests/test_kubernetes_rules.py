@@ -109,6 +109,8 @@ REFUSED: list[tuple[str, dict[str, Any]]] = [
     ("replicas over int32", _service(spec__replicas=INT32_MAX + 1)),
     ("replicas as text", _service(spec__replicas="3")),
     ("runAsUser: no (YAML's false, never user 0)", _service(**{f"{MAIN}__security": {"runAsUser": False}})),
+    ("runAsUser 1337 (the mesh proxy's)", _service(**{f"{MAIN}__security": {"runAsUser": 1337}})),
+    ("runAsGroup 1337 (the mesh proxy's)", _service(**{f"{MAIN}__security": {"runAsGroup": 1337}})),
     ("privileged as text", _service(**{f"{MAIN}__security": {"privileged": "false"}})),
     ("autoscaling max over int32", _service(spec__autoscaling={"max": INT32_MAX + 1})),
     ("probe period over int32", _service(**{f"{MAIN}__livenessProbe": {
@@ -181,6 +183,10 @@ EXPECTED: dict[str, str] = {
         'spec.replicas: `3` is not a whole number (hint: write a number without quotes, e.g. `3`)',
     "runAsUser: no (YAML's false, never user 0)":
         'spec.workload.containers.main.security.runAsUser: expected a whole number, got a boolean `false` (hint: YAML reads a bare true/false/yes/no/on/off as a boolean: write a number)',
+    "runAsUser 1337 (the mesh proxy's)":
+        "spec.workload.containers.main.security.runAsUser: 1337 is the mesh proxy's user: Istio lets its traffic bypass the proxy, so this container's traffic could leave the mesh unencrypted (hint: run as another user, e.g. `runAsUser: 1338`)",
+    "runAsGroup 1337 (the mesh proxy's)":
+        "spec.workload.containers.main.security.runAsGroup: 1337 is the mesh proxy's group: Istio lets its traffic bypass the proxy, so this container's traffic could leave the mesh unencrypted (hint: run as another group, e.g. `runAsGroup: 1338`)",
     'privileged as text':
         'spec.workload.containers.main.security.privileged: expected true or false, got the text `false` (hint: write `true` or `false` without quotes)',
     'autoscaling max over int32':
@@ -271,6 +277,7 @@ ACCEPTED: list[tuple[str, dict[str, Any]]] = [
         f"{MAIN}__volumes": {"/data": {"source": "${resources.a}"}, "/data/b": {"source": "${resources.b}"}},
         "spec__workload__resources": {"a": {"type": "volume", "params": {"size": "1Gi"}},
                                       "b": {"type": "volume", "params": {"size": "1Gi"}}}})),
+    ("runAsUser 1338", _service(**{f"{MAIN}__security": {"runAsUser": 1338, "runAsGroup": 1338}})),
     ("a request of 0", _service(**{f"{MAIN}__resources": {"requests": {"cpu": "0"},
                                                           "limits": {"cpu": "1", "memory": "1Gi"}}})),
     ("inbound from any caller", _service(spec__workload__resources={"any": {"type": "service", "id": "*",
@@ -348,6 +355,23 @@ def test_topology_keys_are_label_keys() -> None:
                 "spec": {"topology": {"zoneKey": "zone key"}}}
     with pytest.raises(LatticeError):
         parse_resource(platform)
+
+
+@pytest.mark.parametrize(("limits", "rendered"), [
+    ({"cpu": "0"}, "spec.defaults.resources.limits.cpu: a default limit of `0` is no limit: Kubernetes leaves a "
+                   "container with a zero cpu limit unlimited, and every container that sets none would get it "
+                   "(hint: write the most a container may use by default, e.g. `cpu: 500m`)"),
+    ({"memory": "0Mi"}, "spec.defaults.resources.limits.memory: a default limit of `0Mi` is no limit: Kubernetes "
+                        "leaves a container with a zero memory limit unlimited, and every container that sets none "
+                        "would get it (hint: write the most a container may use by default, e.g. `memory: 512Mi`)"),
+], ids=["cpu", "memory"])
+def test_a_default_limit_is_never_zero(limits: dict[str, str], rendered: str) -> None:
+    """The platform's default limits obey the rule a workload's own limits obey: a zero limit is none."""
+    platform = {"apiVersion": "lattice.dev/v1alpha1", "kind": "LatticePlatform", "metadata": {"name": "default"},
+                "spec": {"defaults": {"resources": {"limits": limits}}}}
+    with pytest.raises(LatticeError) as caught:
+        parse_resource(platform)
+    assert [p.render() for p in caught.value.problems] == [rendered]
 
 
 @pytest.mark.parametrize(("params", "message"), [

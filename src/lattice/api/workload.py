@@ -350,6 +350,10 @@ class VolumeMount(Model):
         return match["name"] if match else ""
 
 
+# The UID and GID of Istio's proxy (sidecar and gateway), which its traffic redirection exempts.
+MESH_PROXY_ID = 1337
+
+
 class SecurityOverrides(Model):
     """Deviations from the restricted default; each is visible and, later, authorized by policy."""
 
@@ -360,6 +364,20 @@ class SecurityOverrides(Model):
     allow_privilege_escalation: bool | None = None
     privileged: bool | None = None
     capabilities: list[str] = Field(default_factory=list)
+
+    @field_validator("run_as_user", "run_as_group")
+    @classmethod
+    def _not_the_mesh_proxy(cls, value: int | None, info: ValidationInfo) -> int | None:
+        # Istio reserves UID 1337 for its proxy and its redirection rules let the proxy's own UID and GID
+        # bypass the proxy (https://istio.io/latest/docs/ops/deployment/requirements/ "Application UIDs", istioctl's
+        # IST0144 InvalidApplicationUID): a container running as it would send around the mesh, unencrypted.
+        if value == MESH_PROXY_ID:
+            field = "runAsUser" if info.field_name == "run_as_user" else "runAsGroup"
+            raise invalid(
+                f"{MESH_PROXY_ID} is the mesh proxy's {'user' if field == 'runAsUser' else 'group'}: Istio lets its "
+                "traffic bypass the proxy, so this container's traffic could leave the mesh unencrypted",
+                f"run as another {'user' if field == 'runAsUser' else 'group'}, e.g. `{field}: 1338`")
+        return value
 
     @field_validator("capabilities")
     @classmethod
