@@ -113,6 +113,10 @@ class Dns(Model):
 class IngressDefaults(Model):
     gateway_class: DnsLabel = "istio"
     issuer: DnsSubdomain | None = Field(default=None, description="ClusterIssuer for route certificates.")
+    cert_manager_namespace: DnsLabel = Field(
+        default="cert-manager",
+        description="Where cert-manager runs: its HTTP-01 self-check reaches the Gateway from there.",
+    )
 
 
 class Images(Model):

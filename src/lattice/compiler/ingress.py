@@ -229,4 +229,18 @@ def _gateway_policy(namespace: str, listeners: dict[str, Listener], backends: li
                      "toPorts": [{"ports": [{"port": str(p), "protocol": "TCP"} for p in listen]}]}],
         "egress": egress,
     }
+    if solver and 80 in listen:
+        obj["spec"]["ingress"].append(_self_check_ingress(platform))
     return obj
+
+
+def _self_check_ingress(platform: LatticePlatformSpec) -> dict[str, Any]:
+    """Before cert-manager asks the ACME server to validate, it fetches the challenge URL itself, from its
+    own pod, and waits until that works (https://cert-manager.io/docs/troubleshooting/acme/, "self check";
+    https://cert-manager.io/docs/configuration/externalloadbalancer/ on hairpinning). A pod dialling the host's
+    load-balancer address is translated to the Gateway's pods inside the cluster (Cilium's socket load
+    balancing, as kube-proxy does), so the request keeps cert-manager's pod identity, neither `world` nor
+    `remote-node`: without this rule the self check never passes and no certificate is issued. Port 80 only:
+    HTTP-01 is served over plain HTTP."""
+    return {"fromEndpoints": [{"matchLabels": {naming.NAMESPACE_LABEL: platform.ingress.cert_manager_namespace}}],
+            "toPorts": [{"ports": [{"port": "80", "protocol": "TCP"}]}]}
