@@ -18,6 +18,7 @@ from lattice.api.mesh_member import LatticeMeshMember
 from lattice.api.platform import DEFAULT_PLATFORM, LatticePlatform, LatticePlatformSpec
 from lattice.api.secret_provider import SecretProvider, SecretProviderSpec
 from lattice.api.service import LatticeService
+from lattice.api.workload import ANY_CALLER
 from lattice.collector import collector_paused
 from lattice.compiler import CompileContext, compile_service, provenance, secrets
 from lattice.compiler import ingress as ingress_objects
@@ -230,6 +231,20 @@ def one_sided_warning(edge: OneSided, about: Key, graph: FleetGraph) -> Problem:
     )
 
 
+def any_caller_warnings(graph: FleetGraph, about: Key) -> list[Problem]:
+    """`id: "*"` parses (DESIGN: any caller, once the authorization gate's `AllowWildcard` permits it), but
+    until that gate exists it admits nobody; say so, rather than that a service named `*` has not agreed."""
+    node = graph.nodes.get(about)
+    if node is None:
+        return []
+    return [Problem(
+        f"{resources_path(graph, about)}.{resource}.id",
+        f"`{ANY_CALLER}` (any caller) admits no caller yet: a wildcard needs the authorization gate's permit, "
+        "which is not built, so only callers declared by name reach this service",
+        "declare each caller by name, e.g. `web: {type: service, direction: inbound}`",
+    ) for resource, dep in sorted(node.dependencies.items()) if dep.type == "service" and dep.id == ANY_CALLER]
+
+
 def failed_peer_warnings(graph: FleetGraph, about: Key, failed: Set[Key]) -> list[Problem]:
     """A warning for each service `about` declares that failed (to parse, as a duplicate or to compile):
     nothing flows to or from it, and the reason is its own errors, not a missing agreement."""
@@ -296,6 +311,7 @@ def _compile_fleet(items: list[Sourced], failed: Iterable[ObjectRef]) -> FleetRe
     for key, outcome in by_key.items():
         if outcome.ok:
             outcome.warnings.extend(failed_peer_warnings(context.graph, key, failed_keys))
+            outcome.warnings.extend(any_caller_warnings(context.graph, key))
     return FleetResult(
         services=outcomes, errors=errors, others=others, context=context,
         # Stores open only to the namespaces whose ExternalSecrets survived every check (names never depend on it).

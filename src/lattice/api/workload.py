@@ -734,6 +734,10 @@ class Dependency(Model):
                           "remove `namespace`", ("namespace",))
         if self.id is not None:
             _check_id(self.type, self.id)
+        if self.type == "service" and self.id == ANY_CALLER and self.effective_direction != "inbound":
+            raise invalid(f"`{ANY_CALLER}` names no service: it stands for any caller, so it takes "
+                          "`direction: inbound`",
+                          "name the service it calls (its `metadata.name`), or write `direction: inbound`", ("id",))
         return self
 
     @property
@@ -751,6 +755,11 @@ class Dependency(Model):
         return self.params.access_mode or "ReadWriteOnce"
 
 
+# A service dependency's `id` that stands for any caller (DESIGN: an inbound wildcard, which the authorization
+# gate must permit); it never names a service.
+ANY_CALLER = "*"
+
+
 def _check_id(kind: str, value: str) -> None:
     """An `id` becomes a name Kubernetes checks: a service's (a DNS label, or `*` for any caller) or a claim's
     (a DNS subdomain, core validation ValidatePersistentVolumeName); a secret's is a path in its store."""
@@ -758,7 +767,7 @@ def _check_id(kind: str, value: str) -> None:
     if "${" in value:
         raise invalid(f"id `{value}` contains a placeholder; ids are never resolved",
                       "write the plain name, or for a secret the plain path", where)
-    if kind == "service" and value != "*" and (len(value) > 63 or not DNS_LABEL.fullmatch(value)):
+    if kind == "service" and value != ANY_CALLER and (len(value) > 63 or not DNS_LABEL.fullmatch(value)):
         raise invalid(f"id `{value}` cannot name a service (a DNS label: lower-case letters, digits and '-')",
                       "write the other service's `metadata.name`, or `*` for any caller", where)
     if kind == "volume" and (len(value) > 253 or not DNS_SUBDOMAIN.fullmatch(value)):
