@@ -218,7 +218,7 @@ EXPECTED: dict[str, str] = {
     'memory limit 0':
         'spec.workload.containers.main.resources.limits.memory: a limit of `0` is no limit: Kubernetes leaves a container with a zero memory limit unlimited (hint: write the most the container may use, e.g. `memory: 512Mi`)',
     'volume at /tmp':
-        "spec.workload.containers.main.volumes./tmp: the platform already mounts a writable emptyDir at `/tmp` in every container (the root filesystem is read-only) (hint: mount the volume at another path, e.g. `/data`)",
+        "spec.workload.containers.main.volumes./tmp: the platform already mounts a writable emptyDir at `/tmp` in every container (the root filesystem is read-only) (hint: mount the volume at another path, e.g. `/data` (an emptyDir volume there needs no mount: the platform's /tmp is one emptyDir that all the pod's containers share))",
     'volume subPath with ..':
         'spec.workload.containers.main.volumes./data.path: the path `a/../../etc` is not a relative path inside the volume (hint: name a directory inside the volume, without `..`)',
     'volume of size 0':

@@ -479,7 +479,11 @@ class Container(Model):
         be a second mount at one path."""
         mount = value.get(TMP_PATH)
         if mount is not None and mount != VolumeMount():
-            fix = ("mount the volume at another path, e.g. `/data`" if mount.source is not None else
+            # The platform's /tmp is one emptyDir that every container of the pod mounts, so a Score emptyDir
+            # shared at /tmp (a `volume` with neither size nor id) is already what the pod has.
+            shared = ("mount the volume at another path, e.g. `/data` (an emptyDir volume there needs no mount: "
+                      "the platform's /tmp is one emptyDir that all the pod's containers share)")
+            fix = (shared if mount.source is not None else
                    "remove `medium`/`sizeLimit` to use the platform's /tmp, or mount this emptyDir at another path")
             raise invalid(f"the platform already mounts a writable emptyDir at `{TMP_PATH}` in every container "
                           "(the root filesystem is read-only)", fix, (TMP_PATH,))
