@@ -412,3 +412,44 @@ def test_a_mesh_member_name_is_a_dns_label() -> None:
         "most 63 characters) (hint: rename it, e.g. after the Service in front of its pods)")
     member["metadata"]["name"] = "db-primary"
     parse_resource(member)
+
+
+# --- routes: what Gateway API's route CRDs refuse (maxItems, CEL on parentRefs), and one TLS per host ----------
+
+def _routes(routes: dict[str, Any]) -> dict[str, Any]:
+    return _service(spec__ingress={"routes": routes})
+
+
+@pytest.mark.parametrize(("routes", "rendered"), [
+    ({"r": {"hosts": [f"h{i}.example.com" for i in range(17)]}},
+     "spec.ingress.routes.r.hosts: a route has 17 hosts; Gateway API allows at most 16 in one route "
+     "(hint: split the hosts over several routes)"),
+    ({"r": {"hosts": ["a.example.com"], "paths": [{"value": f"/p{i}"} for i in range(65)]}},
+     "spec.ingress.routes.r.paths: a route has 65 paths; Gateway API allows at most 64 in one route "
+     "(hint: match a common prefix instead of listing every path (a `PathPrefix` match covers every path below it))"),
+    ({"r": {"hosts": ["a.example.com", "b.example.com", "a.example.com"]}},
+     "spec.ingress.routes.r.hosts[2]: host `a.example.com` is listed twice (first at [0]) (hint: list each host once)"),
+    ({"r": {"hosts": ["a.example.com"], "tls": {"issuer": "le"}},
+      "s": {"hosts": ["b.example.com", "a.example.com"], "paths": [{"value": "/x"}]}},
+     "spec.ingress.routes.s.hosts[1]: host `a.example.com` is also routed by route `r`, and one of the two sets "
+     "`tls`: the Gateway has one certificate and one redirect per host (hint: route every path of `a.example.com` "
+     "from one route (add them to `r`'s `paths`))"),
+    ({"r": {"hosts": ["a.example.com"], "tls": {"issuer": "le"}},
+      "s": {"hosts": ["a.example.com"], "tls": {"secretName": "own"}, "paths": [{"value": "/x"}]}},
+     "spec.ingress.routes.s.hosts[0]: host `a.example.com` is also routed by route `r`, and one of the two sets "
+     "`tls`: the Gateway has one certificate and one redirect per host (hint: route every path of `a.example.com` "
+     "from one route (add them to `r`'s `paths`))"),
+], ids=["17 hosts", "65 paths", "a host twice", "tls and plain", "two certificates"])
+def test_routes_the_gateway_api_would_refuse_or_misread(routes: dict[str, Any], rendered: str) -> None:
+    with pytest.raises(LatticeError) as caught:
+        parse_resource(_routes(routes))
+    assert [p.render() for p in caught.value.problems] == [rendered]
+
+
+def test_plain_routes_may_share_a_host_and_split_its_paths() -> None:
+    objects = _compile(_routes({"r": {"hosts": ["a.example.com"]},
+                                "s": {"hosts": ["a.example.com"], "paths": [{"value": "/x"}]},
+                                "t": {"hosts": [f"h{i}.example.com" for i in range(16)],
+                                      "paths": [{"value": f"/p{i}"} for i in range(64)]}}))
+    assert_valid(objects)
+    assert sorted(o["metadata"]["name"] for o in objects if o["kind"] == "HTTPRoute") == ["shop-r", "shop-s", "shop-t"]
