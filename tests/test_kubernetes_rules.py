@@ -453,3 +453,28 @@ def test_plain_routes_may_share_a_host_and_split_its_paths() -> None:
                                       "paths": [{"value": f"/p{i}"} for i in range(64)]}}))
     assert_valid(objects)
     assert sorted(o["metadata"]["name"] for o in objects if o["kind"] == "HTTPRoute") == ["shop-r", "shop-s", "shop-t"]
+
+
+def _routed(index: int) -> dict[str, Any]:
+    doc = copy.deepcopy(SERVICE)
+    doc["metadata"]["name"] = f"s{index}"
+    doc["spec"]["ingress"] = {"routes": {"r": {"hosts": [f"h{index}.example.com"], "tls": {"issuer": "le"}}}}
+    return doc
+
+
+def test_a_namespace_gateway_holds_at_most_64_listeners() -> None:
+    """Gateway API's Gateway allows 64 listeners: 32 TLS hosts (HTTPS and the redirect each) fit; one more and
+    every routed service of the namespace fails, rather than a Gateway the API server would refuse."""
+    fits = compile_fleet([Sourced("t", parse_resource(_routed(i))) for i in range(32)])
+    assert all(s.ok for s in fits.services)
+    (gateway,) = [o for o in fits.namespace_objects if o["kind"] == "Gateway"]
+    assert len(gateway["spec"]["listeners"]) == 64
+    assert_valid([gateway])
+    over = compile_fleet([Sourced("t", parse_resource(_routed(i))) for i in range(33)])
+    assert [s.ok for s in over.services] == [False] * 33
+    assert {p.render() for s in over.services for p in s.errors} == {
+        "spec.ingress: the routes of namespace `demo` need 66 listeners on its Gateway (a TLS host takes two: HTTPS "
+        "and the HTTP redirect); Gateway API allows at most 64, so the Gateway would be refused and no route of the "
+        "namespace served (hint: route fewer distinct hosts from this namespace: one wildcard host (`*.example.com`) "
+        "covers many, or move some services to another namespace)"}
+    assert over.objects == [*over.cluster_objects]

@@ -298,6 +298,7 @@ def _compile_fleet(items: list[Sourced], failed: Iterable[ObjectRef]) -> FleetRe
         compiled.append(item)
     cluster_objects = platform_objects(context)
     _refuse_name_conflicts(outcomes, compiled, context, cluster_objects)
+    _refuse_listener_overflow(outcomes, compiled)
     services = [item.resource for item, outcome in zip(compiled, outcomes, strict=True)
                 if outcome.ok and isinstance(item.resource, LatticeService)]
     by_key = {(o.ref.namespace or "", o.ref.name): o for o in outcomes}
@@ -318,6 +319,29 @@ def _compile_fleet(items: list[Sourced], failed: Iterable[ObjectRef]) -> FleetRe
         cluster_objects=platform_objects(context, [obj for outcome in outcomes for obj in outcome.objects]),
         namespace_objects=ingress_objects.gateways(services, context.platform),
     )
+
+
+def _refuse_listener_overflow(outcomes: list[ServiceOutcome], items: list[Sourced]) -> None:
+    """A namespace's Gateway holds at most 64 listeners; past that the API server refuses it and no route of
+    the namespace is served. Every routed service there fails (as colliding names do: file order never picks
+    which), with the count and how to route fewer hosts."""
+    by_namespace: dict[str, list[tuple[ServiceOutcome, set[str]]]] = {}
+    for outcome, item in zip(outcomes, items, strict=True):
+        if outcome.ok and isinstance(item.resource, LatticeService) and item.resource.spec.ingress is not None:
+            by_namespace.setdefault(item.resource.namespace, []).append(
+                (outcome, ingress_objects.listener_names(item.resource)))
+    for namespace, routed in by_namespace.items():
+        count = len(set().union(*(names for _, names in routed)))
+        if count <= ingress_objects.MAX_LISTENERS:
+            continue
+        for outcome, _ in routed:
+            outcome.errors, outcome.objects, outcome.warnings = [Problem(
+                "spec.ingress",
+                f"the routes of namespace `{namespace}` need {count} listeners on its Gateway (a TLS host takes "
+                f"two: HTTPS and the HTTP redirect); Gateway API allows at most {ingress_objects.MAX_LISTENERS}, "
+                "so the Gateway would be refused and no route of the namespace served",
+                "route fewer distinct hosts from this namespace: one wildcard host (`*.example.com`) covers many, "
+                "or move some services to another namespace")], [], []
 
 
 def _refuse_name_conflicts(outcomes: list[ServiceOutcome], items: list[Sourced], context: CompileContext,

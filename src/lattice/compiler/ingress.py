@@ -115,6 +115,15 @@ def listeners_of(svc: LatticeService) -> list[Listener]:
     return out
 
 
+# Gateway API's Gateway CRD: `spec.listeners` has at most 64 items (maxItems).
+MAX_LISTENERS = 64
+
+
+def listener_names(svc: LatticeService) -> set[str]:
+    """The names of the listeners a service's routes add to its namespace's Gateway."""
+    return {naming.listener(listener.host, listener.tls_secret is not None) for listener in listeners_of(svc)}
+
+
 def gateways(services: Iterable[LatticeService], platform: LatticePlatformSpec) -> list[Obj]:
     """One Gateway per namespace that has routes, with an HTTP or HTTPS listener per host, its
     AuthorizationPolicy and the network policy of its pods: in from outside the cluster on the listener
