@@ -111,6 +111,7 @@ REFUSED: list[tuple[str, dict[str, Any]]] = [
     ("runAsUser: no (YAML's false, never user 0)", _service(**{f"{MAIN}__security": {"runAsUser": False}})),
     ("runAsUser 1337 (the mesh proxy's)", _service(**{f"{MAIN}__security": {"runAsUser": 1337}})),
     ("runAsGroup 1337 (the mesh proxy's)", _service(**{f"{MAIN}__security": {"runAsGroup": 1337}})),
+    ("command[0] blank", _service(**{f"{MAIN}__command": [" ", "x"]})),
     ("privileged as text", _service(**{f"{MAIN}__security": {"privileged": "false"}})),
     ("autoscaling max over int32", _service(spec__autoscaling={"max": INT32_MAX + 1})),
     ("probe period over int32", _service(**{f"{MAIN}__livenessProbe": {
@@ -187,6 +188,8 @@ EXPECTED: dict[str, str] = {
         "spec.workload.containers.main.security.runAsUser: 1337 is the mesh proxy's user: Istio lets its traffic bypass the proxy, so this container's traffic could leave the mesh unencrypted (hint: run as another user, e.g. `runAsUser: 1338`)",
     "runAsGroup 1337 (the mesh proxy's)":
         "spec.workload.containers.main.security.runAsGroup: 1337 is the mesh proxy's group: Istio lets its traffic bypass the proxy, so this container's traffic could leave the mesh unencrypted (hint: run as another group, e.g. `runAsGroup: 1338`)",
+    'command[0] blank':
+        "spec.workload.containers.main.command[0]: `command[0]`, the program to run, is blank (hint: write the program's path or name, e.g. `/app/server`, or remove `command` to use the image's entrypoint)",
     'privileged as text':
         'spec.workload.containers.main.security.privileged: expected true or false, got the text `false` (hint: write `true` or `false` without quotes)',
     'autoscaling max over int32':

@@ -446,6 +446,10 @@ class Container(Model):
         # shell (Kubernetes' own "Define a Command and Arguments for a Container" task uses `["printenv"]`).
         if value is not None and not value:
             raise invalid("command is empty", "remove `command` to use the image's entrypoint")
+        if value and not value[0].strip():
+            # Kubernetes accepts it, but the runtime cannot execute a blank name: the container never starts.
+            raise invalid("`command[0]`, the program to run, is blank", "write the program's path or name, e.g. "
+                          "`/app/server`, or remove `command` to use the image's entrypoint", (0,))
         return value
 
     @field_validator("variables")
