@@ -158,6 +158,8 @@ REFUSED: list[tuple[str, dict[str, Any]]] = [
         "s": {"type": "secret", "params": {"keys": ["k" * 254]}}})),
     ("catch-all IPv6 endpoint", _service(spec__workload__resources={
         "e": {"type": "external-service", "params": {"endpoints": {"all": "[::/0]:443"}}}})),
+    ("endpoint inside the cluster", _service(spec__workload__resources={
+        "e": {"type": "external-service", "params": {"endpoints": {"o": "http://orders.shop.svc.cluster.local"}}}})),
     ("endpoint range as a netmask", _service(spec__workload__resources={
         "e": {"type": "external-service", "params": {"endpoints": {"net": "[10.0.0.0/255.0.0.0]:443"}}}})),
     ("endpoint with a Kelvin sign", _service(spec__workload__resources={
@@ -244,6 +246,8 @@ EXPECTED: dict[str, str] = {
         'spec.workload.resources.s.params.keys[0]: secret key `' + "k" * 254 + "` cannot name a Secret key (at most 253 characters) (hint: use at most 253 letters, digits, '-', '_' and '.', not starting with `..`)",
     'catch-all IPv6 endpoint':
         'spec.workload.resources.e.params.endpoints.all: endpoint `[::/0]:443` is every address (`::/0`), not an external service (hint: name the hosts the service calls, or the narrowest address range it needs)',
+    'endpoint inside the cluster':
+        'spec.workload.resources.e.params.endpoints.o: endpoint `http://orders.shop.svc.cluster.local` names a Service inside the cluster; external-service endpoints are for destinations outside it (hint: declare it as a service dependency, which its owner must agree to: `orders: {type: service, namespace: shop}`)',
     'endpoint range as a netmask':
         'spec.workload.resources.e.params.endpoints.net: endpoint `[10.0.0.0/255.0.0.0]:443` writes its range with a netmask (hint: write the prefix length: `10.0.0.0/8`)',
     'endpoint with a Kelvin sign':
@@ -285,6 +289,8 @@ ACCEPTED: list[tuple[str, dict[str, Any]]] = [
                                                           "limits": {"cpu": "1", "memory": "1Gi"}}})),
     ("inbound from any caller", _service(spec__workload__resources={"any": {"type": "service", "id": "*",
                                                                             "direction": "inbound"}})),
+    ("a host with a `svc` first label", _service(spec__workload__resources={
+        "e": {"type": "external-service", "params": {"endpoints": {"a": "https://svc.example.com"}}}})),
     ("a /8 endpoint", _service(spec__workload__resources={
         "e": {"type": "external-service", "params": {"endpoints": {"net": "[10.0.0.0/8]:443"}}}})),
     ("a route path with `:`, `@` and an escape", _service(spec__ingress={"routes": {"r": {"hosts": ["a.example.com"],

@@ -83,6 +83,20 @@ def parse_endpoint(text: str) -> Endpoint:
     except ValueError:
         if not _HOST.fullmatch(host):
             raise invalid(f"endpoint `{text}` has an invalid host name `{host}`", hint) from None
+        labels = host.split(".")
+        if "svc" in labels[1:]:
+            # `<service>.<namespace>.svc[.<cluster domain>]` is a Service of this cluster (Kubernetes' DNS
+            # specification): as an endpoint it would skip the callee's agreement, and a ServiceEntry for a
+            # cluster host shadows the real Service in the caller's namespace.
+            at = labels.index("svc", 1)
+            service = labels[0] if at > 0 and labels[0] != "*" else "<service>"
+            namespace = labels[1] if at == 2 else "<namespace>"
+            raise invalid(
+                f"endpoint `{text}` names a Service inside the cluster; external-service endpoints are for "
+                "destinations outside it",
+                f"declare it as a service dependency, which its owner must agree to: "
+                f"`{service}: {{type: service, namespace: {namespace}}}`",
+            ) from None
         if host.startswith("*.") and scheme not in _NAMED_ON_THE_WIRE:
             # The mesh tells wildcard destinations apart only by the name the client sends (TLS SNI, HTTP Host);
             # "for all other protocols the hosts will be ignored" (istio/api, ServiceEntry `hosts`), so a
