@@ -160,6 +160,8 @@ REFUSED: list[tuple[str, dict[str, Any]]] = [
         "e": {"type": "external-service", "params": {"endpoints": {"all": "[::/0]:443"}}}})),
     ("endpoint inside the cluster", _service(spec__workload__resources={
         "e": {"type": "external-service", "params": {"endpoints": {"o": "http://orders.shop.svc.cluster.local"}}}})),
+    ("endpoint with a single-label host", _service(spec__workload__resources={
+        "e": {"type": "external-service", "params": {"endpoints": {"r": "tcp://redis:6379"}}}})),
     ("endpoint range as a netmask", _service(spec__workload__resources={
         "e": {"type": "external-service", "params": {"endpoints": {"net": "[10.0.0.0/255.0.0.0]:443"}}}})),
     ("endpoint with a Kelvin sign", _service(spec__workload__resources={
@@ -248,6 +250,8 @@ EXPECTED: dict[str, str] = {
         'spec.workload.resources.e.params.endpoints.all: endpoint `[::/0]:443` is every address (`::/0`), not an external service (hint: name the hosts the service calls, or the narrowest address range it needs)',
     'endpoint inside the cluster':
         'spec.workload.resources.e.params.endpoints.o: endpoint `http://orders.shop.svc.cluster.local` names a Service inside the cluster; external-service endpoints are for destinations outside it (hint: declare it as a service dependency, which its owner must agree to: `orders: {type: service, namespace: shop}`)',
+    'endpoint with a single-label host':
+        "spec.workload.resources.e.params.endpoints.r: endpoint `tcp://redis:6379` names the single-label host `redis`, which resolves through the cluster's search path (to a Service of this cluster first), never as written (hint: write the fully qualified name, e.g. `redis.example.com`; for a Service of this cluster, declare a service dependency (`redis: {type: service}`), which its owner must agree to)",
     'endpoint range as a netmask':
         'spec.workload.resources.e.params.endpoints.net: endpoint `[10.0.0.0/255.0.0.0]:443` writes its range with a netmask (hint: write the prefix length: `10.0.0.0/8`)',
     'endpoint with a Kelvin sign':

@@ -84,6 +84,16 @@ def parse_endpoint(text: str) -> Endpoint:
         if not _HOST.fullmatch(host):
             raise invalid(f"endpoint `{text}` has an invalid host name `{host}`", hint) from None
         labels = host.split(".")
+        if len(labels) == 1:
+            # The resolver tries the search path first (`<name>.<namespace>.svc.<domain>`: a Service of this
+            # cluster), and Cilium's `toFQDNs` matches the name as queried, so no answer for a bare name is ever
+            # admitted, and the DNS rule's search forms would name in-cluster Services.
+            raise invalid(
+                f"endpoint `{text}` names the single-label host `{host}`, which resolves through the cluster's "
+                "search path (to a Service of this cluster first), never as written",
+                f"write the fully qualified name, e.g. `{host}.example.com`; for a Service of this cluster, declare "
+                f"a service dependency (`{host}: {{type: service}}`), which its owner must agree to",
+            ) from None
         if "svc" in labels[1:]:
             # `<service>.<namespace>.svc[.<cluster domain>]` is a Service of this cluster (Kubernetes' DNS
             # specification): as an endpoint it would skip the callee's agreement, and a ServiceEntry for a
