@@ -332,3 +332,22 @@ def test_the_scrapers_identity_follows_its_stack(metrics: dict[str, Any], labels
     got_labels, principals = _scraper_peer(result, "solo")
     assert got_labels == {**labels, "k8s:io.kubernetes.pod.namespace": "monitoring"}
     assert principals == [f"cluster.local/ns/monitoring/sa/{account}"]
+
+
+# --- spec.workload.labels: on the pods, and no mesh member may select them ----------------------------------
+
+def test_workload_labels_label_the_pods_and_a_mesh_member_cannot_select_by_them() -> None:
+    svc = _service("orders", labels={"tier": "backend"})
+    result = _compile(svc)
+    (template,) = _templates(result)
+    assert template["labels"]["tier"] == "backend"
+    assert all("tier" not in o["metadata"].get("labels", {}) for o in result.objects)  # pods only
+    member = {"apiVersion": "lattice.dev/v1alpha1", "kind": "LatticeMeshMember",
+              "metadata": {"name": "sneaky", "namespace": "shop"},
+              "spec": {"selector": {"tier": "backend"}, "ports": {"http": {"port": 8080}}}}
+    mixed = compile_fleet([Sourced("t", parse_resource(svc)), Sourced("t", parse_resource(member))])
+    assert [s.ref.name for s in mixed.services] == ["orders"]  # the member is refused before compiling
+    assert [(d.ref.name, d.problem.render()) for d in mixed.errors] == [("sneaky",
+        "spec.selector: the selector matches the pods of LatticeService shop/orders, which Lattice compiles; the "
+        "member's policies would admit its peers there (hint: select the member's own pods by the labels its chart "
+        "gives them)")]

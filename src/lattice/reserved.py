@@ -149,7 +149,7 @@ def mesh_member_problems(member: LatticeMeshMember, services: Iterable[LatticeSe
     for svc in services:
         if svc.namespace != member.namespace:
             continue
-        pod_labels = naming.labels(svc.name, dict(svc.metadata.labels))
+        pod_labels = naming.labels(svc.name, {**svc.metadata.labels, **svc.spec.workload.labels})
         if all(pod_labels.get(key) == value for key, value in selector.items()):
             out.append(Problem("spec.selector",
                                f"the selector matches the pods of LatticeService {svc.namespace}/{svc.name}, which "

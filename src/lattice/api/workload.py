@@ -825,6 +825,7 @@ class Workload(Model):
     """Everything the workload depends on or is called by, by name: services, external services, secrets,
     volumes, GPUs."""
     labels: Labels = Field(default_factory=dict)
+    """Labels of the pods alone (the workload's own `metadata.labels` label every object, its pods included)."""
 
     @property
     def ports(self) -> dict[str, ServicePort]:
