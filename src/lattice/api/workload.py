@@ -827,6 +827,21 @@ class Workload(Model):
     labels: Labels = Field(default_factory=dict)
     """Labels of the pods alone (the workload's own `metadata.labels` label every object, its pods included)."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _score_metadata(cls, data: Any) -> Any:
+        """Score's workload carries its own `metadata` (name, annotations); "unknown field, remove it" would
+        lose what it says, so say where each part goes."""
+        if isinstance(data, dict) and "metadata" in data:
+            raise invalid(
+                "`metadata` belongs to the object, not to its workload: the object's `metadata.name` names the "
+                "workload",
+                "move `name`, `labels` and `annotations` to the top-level `metadata` (labels for the pods alone go "
+                "under `spec.workload.labels`), then remove `spec.workload.metadata`",
+                ("metadata",),
+            )
+        return data
+
     @property
     def ports(self) -> dict[str, ServicePort]:
         return self.service.ports if self.service else {}
