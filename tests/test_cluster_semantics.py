@@ -186,7 +186,29 @@ def test_the_gateway_has_its_own_allow_policy_for_its_listener_ports(ingress_fle
 def test_gateway_ingress_admits_load_balancer_traffic_forwarded_by_another_node(ingress_fleet: FleetResult) -> None:
     cnp = next(o for o in ingress_fleet.namespace_objects
                if o["kind"] == "CiliumNetworkPolicy" and o["metadata"]["name"] == "lattice-ingress")
-    assert [sorted(r["fromEntities"]) for r in cnp["spec"]["ingress"]] == [["remote-node", "world"]]
+    assert [sorted(r["fromEntities"]) for r in cnp["spec"]["ingress"] if "fromEntities" in r] == [
+        ["remote-node", "world"]]
+
+
+def test_cert_managers_self_check_reaches_the_gateway_on_port_80(ingress_fleet: FleetResult) -> None:
+    """cert-manager fetches the challenge itself, from its pod, before the ACME server may: that request keeps
+    the pod's identity (the load-balancer address is translated inside the cluster), so the Gateway admits
+    cert-manager's namespace on the plain-HTTP listener, and nothing else from inside the cluster."""
+    cnp = next(o for o in ingress_fleet.namespace_objects
+               if o["kind"] == "CiliumNetworkPolicy" and o["metadata"]["name"] == "lattice-ingress")
+    inside = [r for r in cnp["spec"]["ingress"] if "fromEntities" not in r]
+    assert inside == [{"fromEndpoints": [{"matchLabels": {"k8s:io.kubernetes.pod.namespace": "cert-manager"}}],
+                       "toPorts": [{"ports": [{"port": "80", "protocol": "TCP"}]}]}]
+    moved = _platform(ingress={"certManagerNamespace": "certs"})
+    web = _service("web", namespace="edge")
+    web["spec"]["ingress"] = {"routes": {"site": {"hosts": ["a.example.com"], "tls": {"issuer": "le"}}}}
+    result = _compile(moved, web)
+    cnp = next(o for o in result.namespace_objects
+               if o["kind"] == "CiliumNetworkPolicy" and o["metadata"]["name"] == "lattice-ingress")
+    assert [r["fromEndpoints"] for r in cnp["spec"]["ingress"] if "fromEndpoints" in r] == [
+        [{"matchLabels": {"k8s:io.kubernetes.pod.namespace": "certs"}}]]
+    deny = next(o for o in result.cluster_objects if o["kind"] == "CiliumClusterwideNetworkPolicy")
+    assert "certs" in deny["spec"]["endpointSelector"]["matchExpressions"][1]["values"]
 
 
 def _acme(result: FleetResult) -> list[dict[str, Any]]:
@@ -215,6 +237,9 @@ def test_no_solver_policy_without_a_certificate_lattice_requests() -> None:
     result = _compile(svc)
     assert not any(o["kind"] == "Certificate" for o in result.objects)
     assert _acme(result) == []
+    cnp = next(o for o in result.namespace_objects
+               if o["kind"] == "CiliumNetworkPolicy" and o["metadata"]["name"] == "lattice-ingress")
+    assert all("fromEntities" in r for r in cnp["spec"]["ingress"])  # no self check without an issued certificate
 
 
 # --- A.4: proxies dial istiod by name ---------------------------------------------------------------------
@@ -307,3 +332,22 @@ def test_the_scrapers_identity_follows_its_stack(metrics: dict[str, Any], labels
     got_labels, principals = _scraper_peer(result, "solo")
     assert got_labels == {**labels, "k8s:io.kubernetes.pod.namespace": "monitoring"}
     assert principals == [f"cluster.local/ns/monitoring/sa/{account}"]
+
+
+# --- spec.workload.labels: on the pods, and no mesh member may select them ----------------------------------
+
+def test_workload_labels_label_the_pods_and_a_mesh_member_cannot_select_by_them() -> None:
+    svc = _service("orders", labels={"tier": "backend"})
+    result = _compile(svc)
+    (template,) = _templates(result)
+    assert template["labels"]["tier"] == "backend"
+    assert all("tier" not in o["metadata"].get("labels", {}) for o in result.objects)  # pods only
+    member = {"apiVersion": "lattice.dev/v1alpha1", "kind": "LatticeMeshMember",
+              "metadata": {"name": "sneaky", "namespace": "shop"},
+              "spec": {"selector": {"tier": "backend"}, "ports": {"http": {"port": 8080}}}}
+    mixed = compile_fleet([Sourced("t", parse_resource(svc)), Sourced("t", parse_resource(member))])
+    assert [s.ref.name for s in mixed.services] == ["orders"]  # the member is refused before compiling
+    assert [(d.ref.name, d.problem.render()) for d in mixed.errors] == [("sneaky",
+        "spec.selector: the selector matches the pods of LatticeService shop/orders, which Lattice compiles; the "
+        "member's policies would admit its peers there (hint: select the member's own pods by the labels its chart "
+        "gives them)")]

@@ -443,7 +443,7 @@ CASES: list[tuple[str, str]] = [
     (
         'volume-at-tmp.yaml',
         'error: FILE:13: LatticeService demo/shop: spec.workload.containers.main.volumes./tmp: the platform already mounts a writable emptyDir at `/tmp` in every container (the root filesystem is read-only)\n'
-        '  hint: mount the volume at another path, e.g. `/data`\n'
+        "  hint: mount the volume at another path, e.g. `/data` (an emptyDir volume there needs no mount: the platform's /tmp is one emptyDir that all the pod's containers share)\n"
     ),
     (
         'volume-emptydir-subpath.yaml',

@@ -109,6 +109,9 @@ REFUSED: list[tuple[str, dict[str, Any]]] = [
     ("replicas over int32", _service(spec__replicas=INT32_MAX + 1)),
     ("replicas as text", _service(spec__replicas="3")),
     ("runAsUser: no (YAML's false, never user 0)", _service(**{f"{MAIN}__security": {"runAsUser": False}})),
+    ("runAsUser 1337 (the mesh proxy's)", _service(**{f"{MAIN}__security": {"runAsUser": 1337}})),
+    ("runAsGroup 1337 (the mesh proxy's)", _service(**{f"{MAIN}__security": {"runAsGroup": 1337}})),
+    ("command[0] blank", _service(**{f"{MAIN}__command": [" ", "x"]})),
     ("privileged as text", _service(**{f"{MAIN}__security": {"privileged": "false"}})),
     ("autoscaling max over int32", _service(spec__autoscaling={"max": INT32_MAX + 1})),
     ("probe period over int32", _service(**{f"{MAIN}__livenessProbe": {
@@ -155,6 +158,10 @@ REFUSED: list[tuple[str, dict[str, Any]]] = [
         "s": {"type": "secret", "params": {"keys": ["k" * 254]}}})),
     ("catch-all IPv6 endpoint", _service(spec__workload__resources={
         "e": {"type": "external-service", "params": {"endpoints": {"all": "[::/0]:443"}}}})),
+    ("endpoint inside the cluster", _service(spec__workload__resources={
+        "e": {"type": "external-service", "params": {"endpoints": {"o": "http://orders.shop.svc.cluster.local"}}}})),
+    ("endpoint with a single-label host", _service(spec__workload__resources={
+        "e": {"type": "external-service", "params": {"endpoints": {"r": "tcp://redis:6379"}}}})),
     ("endpoint range as a netmask", _service(spec__workload__resources={
         "e": {"type": "external-service", "params": {"endpoints": {"net": "[10.0.0.0/255.0.0.0]:443"}}}})),
     ("endpoint with a Kelvin sign", _service(spec__workload__resources={
@@ -181,6 +188,12 @@ EXPECTED: dict[str, str] = {
         'spec.replicas: `3` is not a whole number (hint: write a number without quotes, e.g. `3`)',
     "runAsUser: no (YAML's false, never user 0)":
         'spec.workload.containers.main.security.runAsUser: expected a whole number, got a boolean `false` (hint: YAML reads a bare true/false/yes/no/on/off as a boolean: write a number)',
+    "runAsUser 1337 (the mesh proxy's)":
+        "spec.workload.containers.main.security.runAsUser: 1337 is the mesh proxy's user: Istio lets its traffic bypass the proxy, so this container's traffic could leave the mesh unencrypted (hint: run as another user, e.g. `runAsUser: 1338`)",
+    "runAsGroup 1337 (the mesh proxy's)":
+        "spec.workload.containers.main.security.runAsGroup: 1337 is the mesh proxy's group: Istio lets its traffic bypass the proxy, so this container's traffic could leave the mesh unencrypted (hint: run as another group, e.g. `runAsGroup: 1338`)",
+    'command[0] blank':
+        "spec.workload.containers.main.command[0]: `command[0]`, the program to run, is blank (hint: write the program's path or name, e.g. `/app/server`, or remove `command` to use the image's entrypoint)",
     'privileged as text':
         'spec.workload.containers.main.security.privileged: expected true or false, got the text `false` (hint: write `true` or `false` without quotes)',
     'autoscaling max over int32':
@@ -212,7 +225,7 @@ EXPECTED: dict[str, str] = {
     'memory limit 0':
         'spec.workload.containers.main.resources.limits.memory: a limit of `0` is no limit: Kubernetes leaves a container with a zero memory limit unlimited (hint: write the most the container may use, e.g. `memory: 512Mi`)',
     'volume at /tmp':
-        "spec.workload.containers.main.volumes./tmp: the platform already mounts a writable emptyDir at `/tmp` in every container (the root filesystem is read-only) (hint: mount the volume at another path, e.g. `/data`)",
+        "spec.workload.containers.main.volumes./tmp: the platform already mounts a writable emptyDir at `/tmp` in every container (the root filesystem is read-only) (hint: mount the volume at another path, e.g. `/data` (an emptyDir volume there needs no mount: the platform's /tmp is one emptyDir that all the pod's containers share))",
     'volume subPath with ..':
         'spec.workload.containers.main.volumes./data.path: the path `a/../../etc` is not a relative path inside the volume (hint: name a directory inside the volume, without `..`)',
     'volume of size 0':
@@ -235,6 +248,10 @@ EXPECTED: dict[str, str] = {
         'spec.workload.resources.s.params.keys[0]: secret key `' + "k" * 254 + "` cannot name a Secret key (at most 253 characters) (hint: use at most 253 letters, digits, '-', '_' and '.', not starting with `..`)",
     'catch-all IPv6 endpoint':
         'spec.workload.resources.e.params.endpoints.all: endpoint `[::/0]:443` is every address (`::/0`), not an external service (hint: name the hosts the service calls, or the narrowest address range it needs)',
+    'endpoint inside the cluster':
+        'spec.workload.resources.e.params.endpoints.o: endpoint `http://orders.shop.svc.cluster.local` names a Service inside the cluster; external-service endpoints are for destinations outside it (hint: declare it as a service dependency, which its owner must agree to: `orders: {type: service, namespace: shop}`)',
+    'endpoint with a single-label host':
+        "spec.workload.resources.e.params.endpoints.r: endpoint `tcp://redis:6379` names the single-label host `redis`, which resolves through the cluster's search path (to a Service of this cluster first), never as written (hint: write the fully qualified name, e.g. `redis.example.com`; for a Service of this cluster, declare a service dependency (`redis: {type: service}`), which its owner must agree to)",
     'endpoint range as a netmask':
         'spec.workload.resources.e.params.endpoints.net: endpoint `[10.0.0.0/255.0.0.0]:443` writes its range with a netmask (hint: write the prefix length: `10.0.0.0/8`)',
     'endpoint with a Kelvin sign':
@@ -271,10 +288,13 @@ ACCEPTED: list[tuple[str, dict[str, Any]]] = [
         f"{MAIN}__volumes": {"/data": {"source": "${resources.a}"}, "/data/b": {"source": "${resources.b}"}},
         "spec__workload__resources": {"a": {"type": "volume", "params": {"size": "1Gi"}},
                                       "b": {"type": "volume", "params": {"size": "1Gi"}}}})),
+    ("runAsUser 1338", _service(**{f"{MAIN}__security": {"runAsUser": 1338, "runAsGroup": 1338}})),
     ("a request of 0", _service(**{f"{MAIN}__resources": {"requests": {"cpu": "0"},
                                                           "limits": {"cpu": "1", "memory": "1Gi"}}})),
     ("inbound from any caller", _service(spec__workload__resources={"any": {"type": "service", "id": "*",
                                                                             "direction": "inbound"}})),
+    ("a host with a `svc` first label", _service(spec__workload__resources={
+        "e": {"type": "external-service", "params": {"endpoints": {"a": "https://svc.example.com"}}}})),
     ("a /8 endpoint", _service(spec__workload__resources={
         "e": {"type": "external-service", "params": {"endpoints": {"net": "[10.0.0.0/8]:443"}}}})),
     ("a route path with `:`, `@` and an escape", _service(spec__ingress={"routes": {"r": {"hosts": ["a.example.com"],
@@ -350,6 +370,23 @@ def test_topology_keys_are_label_keys() -> None:
         parse_resource(platform)
 
 
+@pytest.mark.parametrize(("limits", "rendered"), [
+    ({"cpu": "0"}, "spec.defaults.resources.limits.cpu: a default limit of `0` is no limit: Kubernetes leaves a "
+                   "container with a zero cpu limit unlimited, and every container that sets none would get it "
+                   "(hint: write the most a container may use by default, e.g. `cpu: 500m`)"),
+    ({"memory": "0Mi"}, "spec.defaults.resources.limits.memory: a default limit of `0Mi` is no limit: Kubernetes "
+                        "leaves a container with a zero memory limit unlimited, and every container that sets none "
+                        "would get it (hint: write the most a container may use by default, e.g. `memory: 512Mi`)"),
+], ids=["cpu", "memory"])
+def test_a_default_limit_is_never_zero(limits: dict[str, str], rendered: str) -> None:
+    """The platform's default limits obey the rule a workload's own limits obey: a zero limit is none."""
+    platform = {"apiVersion": "lattice.dev/v1alpha1", "kind": "LatticePlatform", "metadata": {"name": "default"},
+                "spec": {"defaults": {"resources": {"limits": limits}}}}
+    with pytest.raises(LatticeError) as caught:
+        parse_resource(platform)
+    assert [p.render() for p in caught.value.problems] == [rendered]
+
+
 @pytest.mark.parametrize(("params", "message"), [
     ({"keys": ["tls.crt"], "secretType": "kubernetes.io/tls"},
      "a Secret of type `kubernetes.io/tls` needs `tls.key`, which `keys` does not list"),
@@ -388,3 +425,69 @@ def test_a_mesh_member_name_is_a_dns_label() -> None:
         "most 63 characters) (hint: rename it, e.g. after the Service in front of its pods)")
     member["metadata"]["name"] = "db-primary"
     parse_resource(member)
+
+
+# --- routes: what Gateway API's route CRDs refuse (maxItems, CEL on parentRefs), and one TLS per host ----------
+
+def _routes(routes: dict[str, Any]) -> dict[str, Any]:
+    return _service(spec__ingress={"routes": routes})
+
+
+@pytest.mark.parametrize(("routes", "rendered"), [
+    ({"r": {"hosts": [f"h{i}.example.com" for i in range(17)]}},
+     "spec.ingress.routes.r.hosts: a route has 17 hosts; Gateway API allows at most 16 in one route "
+     "(hint: split the hosts over several routes)"),
+    ({"r": {"hosts": ["a.example.com"], "paths": [{"value": f"/p{i}"} for i in range(65)]}},
+     "spec.ingress.routes.r.paths: a route has 65 paths; Gateway API allows at most 64 in one route "
+     "(hint: match a common prefix instead of listing every path (a `PathPrefix` match covers every path below it))"),
+    ({"r": {"hosts": ["a.example.com", "b.example.com", "a.example.com"]}},
+     "spec.ingress.routes.r.hosts[2]: host `a.example.com` is listed twice (first at [0]) (hint: list each host once)"),
+    ({"r": {"hosts": ["a.example.com"], "tls": {"issuer": "le"}},
+      "s": {"hosts": ["b.example.com", "a.example.com"], "paths": [{"value": "/x"}]}},
+     "spec.ingress.routes.s.hosts[1]: host `a.example.com` is also routed by route `r`, and one of the two sets "
+     "`tls`: the Gateway has one certificate and one redirect per host (hint: route every path of `a.example.com` "
+     "from one route (add them to `r`'s `paths`))"),
+    ({"r": {"hosts": ["a.example.com"], "tls": {"issuer": "le"}},
+      "s": {"hosts": ["a.example.com"], "tls": {"secretName": "own"}, "paths": [{"value": "/x"}]}},
+     "spec.ingress.routes.s.hosts[0]: host `a.example.com` is also routed by route `r`, and one of the two sets "
+     "`tls`: the Gateway has one certificate and one redirect per host (hint: route every path of `a.example.com` "
+     "from one route (add them to `r`'s `paths`))"),
+], ids=["17 hosts", "65 paths", "a host twice", "tls and plain", "two certificates"])
+def test_routes_the_gateway_api_would_refuse_or_misread(routes: dict[str, Any], rendered: str) -> None:
+    with pytest.raises(LatticeError) as caught:
+        parse_resource(_routes(routes))
+    assert [p.render() for p in caught.value.problems] == [rendered]
+
+
+def test_plain_routes_may_share_a_host_and_split_its_paths() -> None:
+    objects = _compile(_routes({"r": {"hosts": ["a.example.com"]},
+                                "s": {"hosts": ["a.example.com"], "paths": [{"value": "/x"}]},
+                                "t": {"hosts": [f"h{i}.example.com" for i in range(16)],
+                                      "paths": [{"value": f"/p{i}"} for i in range(64)]}}))
+    assert_valid(objects)
+    assert sorted(o["metadata"]["name"] for o in objects if o["kind"] == "HTTPRoute") == ["shop-r", "shop-s", "shop-t"]
+
+
+def _routed(index: int) -> dict[str, Any]:
+    doc = copy.deepcopy(SERVICE)
+    doc["metadata"]["name"] = f"s{index}"
+    doc["spec"]["ingress"] = {"routes": {"r": {"hosts": [f"h{index}.example.com"], "tls": {"issuer": "le"}}}}
+    return doc
+
+
+def test_a_namespace_gateway_holds_at_most_64_listeners() -> None:
+    """Gateway API's Gateway allows 64 listeners: 32 TLS hosts (HTTPS and the redirect each) fit; one more and
+    every routed service of the namespace fails, rather than a Gateway the API server would refuse."""
+    fits = compile_fleet([Sourced("t", parse_resource(_routed(i))) for i in range(32)])
+    assert all(s.ok for s in fits.services)
+    (gateway,) = [o for o in fits.namespace_objects if o["kind"] == "Gateway"]
+    assert len(gateway["spec"]["listeners"]) == 64
+    assert_valid([gateway])
+    over = compile_fleet([Sourced("t", parse_resource(_routed(i))) for i in range(33)])
+    assert [s.ok for s in over.services] == [False] * 33
+    assert {p.render() for s in over.services for p in s.errors} == {
+        "spec.ingress: the routes of namespace `demo` need 66 listeners on its Gateway (a TLS host takes two: HTTPS "
+        "and the HTTP redirect); Gateway API allows at most 64, so the Gateway would be refused and no route of the "
+        "namespace served (hint: route fewer distinct hosts from this namespace: one wildcard host (`*.example.com`) "
+        "covers many, or move some services to another namespace)"}
+    assert over.objects == [*over.cluster_objects]

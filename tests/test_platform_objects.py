@@ -59,9 +59,11 @@ def test_namespaces_the_platform_names_are_exempt_even_when_not_listed() -> None
         "metrics": {"namespace": "observability"},
         "mesh": {"controlPlaneNamespace": "istio-cp", "rootNamespace": "mesh-root"},
         "dns": {"namespace": "dns"},
+        "ingress": {"certManagerNamespace": "certs"},
     })
     selector = _default_deny(platform)
-    for namespace in ("kube-system", "observability", "istio-cp", "mesh-root", "dns"):
+    for namespace in ("kube-system", "observability", "istio-cp", "mesh-root", "dns", "certs"):
         assert not _cilium_selects(selector, _pod(namespace)), namespace
     # Only what the platform lists is exempt: the defaults it replaced are application namespaces again.
     assert _cilium_selects(selector, _pod("cert-manager"))
+    assert _cilium_selects(selector, _pod("keda"))

@@ -278,3 +278,13 @@ def test_a_peer_missing_from_the_fleet_is_still_one_sided() -> None:
     result = compile_docs(_peer("shop", orders={"type": "service"}))
     assert [w.message for w in result.services[0].warnings] == [
         "demo/shop calls demo/orders, but demo/orders has not agreed, so no traffic is allowed between them"]
+
+
+def test_a_score_workload_metadata_is_told_where_each_part_goes() -> None:
+    doc = service(metadata={"name": "app", "annotations": {"team": "a"}})
+    with pytest.raises(LatticeError) as caught:
+        parse_resource(doc)
+    assert [p.render() for p in caught.value.problems] == [
+        "spec.workload.metadata: `metadata` belongs to the object, not to its workload: the object's `metadata.name` "
+        "names the workload (hint: move `name`, `labels` and `annotations` to the top-level `metadata` (labels for "
+        "the pods alone go under `spec.workload.labels`), then remove `spec.workload.metadata`)"]

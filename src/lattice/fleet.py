@@ -18,6 +18,7 @@ from lattice.api.mesh_member import LatticeMeshMember
 from lattice.api.platform import DEFAULT_PLATFORM, LatticePlatform, LatticePlatformSpec
 from lattice.api.secret_provider import SecretProvider, SecretProviderSpec
 from lattice.api.service import LatticeService
+from lattice.api.workload import ANY_CALLER
 from lattice.collector import collector_paused
 from lattice.compiler import CompileContext, compile_service, provenance, secrets
 from lattice.compiler import ingress as ingress_objects
@@ -230,6 +231,20 @@ def one_sided_warning(edge: OneSided, about: Key, graph: FleetGraph) -> Problem:
     )
 
 
+def any_caller_warnings(graph: FleetGraph, about: Key) -> list[Problem]:
+    """`id: "*"` parses (DESIGN: any caller, once the authorization gate's `AllowWildcard` permits it), but
+    until that gate exists it admits nobody; say so, rather than that a service named `*` has not agreed."""
+    node = graph.nodes.get(about)
+    if node is None:
+        return []
+    return [Problem(
+        f"{resources_path(graph, about)}.{resource}.id",
+        f"`{ANY_CALLER}` (any caller) admits no caller yet: a wildcard needs the authorization gate's permit, "
+        "which is not built, so only callers declared by name reach this service",
+        "declare each caller by name, e.g. `web: {type: service, direction: inbound}`",
+    ) for resource, dep in sorted(node.dependencies.items()) if dep.type == "service" and dep.id == ANY_CALLER]
+
+
 def failed_peer_warnings(graph: FleetGraph, about: Key, failed: Set[Key]) -> list[Problem]:
     """A warning for each service `about` declares that failed (to parse, as a duplicate or to compile):
     nothing flows to or from it, and the reason is its own errors, not a missing agreement."""
@@ -283,6 +298,7 @@ def _compile_fleet(items: list[Sourced], failed: Iterable[ObjectRef]) -> FleetRe
         compiled.append(item)
     cluster_objects = platform_objects(context)
     _refuse_name_conflicts(outcomes, compiled, context, cluster_objects)
+    _refuse_listener_overflow(outcomes, compiled)
     services = [item.resource for item, outcome in zip(compiled, outcomes, strict=True)
                 if outcome.ok and isinstance(item.resource, LatticeService)]
     by_key = {(o.ref.namespace or "", o.ref.name): o for o in outcomes}
@@ -296,12 +312,36 @@ def _compile_fleet(items: list[Sourced], failed: Iterable[ObjectRef]) -> FleetRe
     for key, outcome in by_key.items():
         if outcome.ok:
             outcome.warnings.extend(failed_peer_warnings(context.graph, key, failed_keys))
+            outcome.warnings.extend(any_caller_warnings(context.graph, key))
     return FleetResult(
         services=outcomes, errors=errors, others=others, context=context,
         # Stores open only to the namespaces whose ExternalSecrets survived every check (names never depend on it).
         cluster_objects=platform_objects(context, [obj for outcome in outcomes for obj in outcome.objects]),
         namespace_objects=ingress_objects.gateways(services, context.platform),
     )
+
+
+def _refuse_listener_overflow(outcomes: list[ServiceOutcome], items: list[Sourced]) -> None:
+    """A namespace's Gateway holds at most 64 listeners; past that the API server refuses it and no route of
+    the namespace is served. Every routed service there fails (as colliding names do: file order never picks
+    which), with the count and how to route fewer hosts."""
+    by_namespace: dict[str, list[tuple[ServiceOutcome, set[str]]]] = {}
+    for outcome, item in zip(outcomes, items, strict=True):
+        if outcome.ok and isinstance(item.resource, LatticeService) and item.resource.spec.ingress is not None:
+            by_namespace.setdefault(item.resource.namespace, []).append(
+                (outcome, ingress_objects.listener_names(item.resource)))
+    for namespace, routed in by_namespace.items():
+        count = len(set().union(*(names for _, names in routed)))
+        if count <= ingress_objects.MAX_LISTENERS:
+            continue
+        for outcome, _ in routed:
+            outcome.errors, outcome.objects, outcome.warnings = [Problem(
+                "spec.ingress",
+                f"the routes of namespace `{namespace}` need {count} listeners on its Gateway (a TLS host takes "
+                f"two: HTTPS and the HTTP redirect); Gateway API allows at most {ingress_objects.MAX_LISTENERS}, "
+                "so the Gateway would be refused and no route of the namespace served",
+                "route fewer distinct hosts from this namespace: one wildcard host (`*.example.com`) covers many, "
+                "or move some services to another namespace")], [], []
 
 
 def _refuse_name_conflicts(outcomes: list[ServiceOutcome], items: list[Sourced], context: CompileContext,

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from lattice.api.endpoints import Endpoint, parse_endpoint
-from lattice.api.workload import Dependency, ServicePort
+from lattice.api.workload import ANY_CALLER, Dependency, ServicePort
 
 Key = tuple[str, str]  # (namespace, name)
 
@@ -113,6 +113,8 @@ def build_graph(nodes: Iterable[Node]) -> FleetGraph:
                 continue
             if dep.type != "service":
                 continue
+            if dep.id == ANY_CALLER:
+                continue  # a wildcard admits no caller until the authorization gate permits it (fleet warns)
             target = target_of(node.key[0], resource, dep)
             direction = dep.effective_direction
             if direction in ("outbound", "both"):

@@ -58,6 +58,8 @@ def system_namespaces(platform: LatticePlatformSpec) -> dict[str, str]:
     return {
         platform.metrics.namespace: "the metrics scraper's namespace (LatticePlatform `spec.metrics.namespace`)",
         platform.dns.namespace: "cluster DNS's namespace (LatticePlatform `spec.dns.namespace`)",
+        platform.ingress.cert_manager_namespace:
+            "cert-manager's namespace (LatticePlatform `spec.ingress.certManagerNamespace`)",
         **{namespace: listed for namespace in platform.system_namespaces},
         platform.mesh.control_plane_namespace: "the mesh control plane's namespace",
         platform.mesh.root: "the mesh root namespace (LatticePlatform `spec.mesh.rootNamespace`), whose policies apply "
@@ -147,7 +149,7 @@ def mesh_member_problems(member: LatticeMeshMember, services: Iterable[LatticeSe
     for svc in services:
         if svc.namespace != member.namespace:
             continue
-        pod_labels = naming.labels(svc.name, dict(svc.metadata.labels))
+        pod_labels = naming.labels(svc.name, {**svc.metadata.labels, **svc.spec.workload.labels})
         if all(pod_labels.get(key) == value for key, value in selector.items()):
             out.append(Problem("spec.selector",
                                f"the selector matches the pods of LatticeService {svc.namespace}/{svc.name}, which "

@@ -83,6 +83,30 @@ def parse_endpoint(text: str) -> Endpoint:
     except ValueError:
         if not _HOST.fullmatch(host):
             raise invalid(f"endpoint `{text}` has an invalid host name `{host}`", hint) from None
+        labels = host.split(".")
+        if len(labels) == 1:
+            # The resolver tries the search path first (`<name>.<namespace>.svc.<domain>`: a Service of this
+            # cluster), and Cilium's `toFQDNs` matches the name as queried, so no answer for a bare name is ever
+            # admitted, and the DNS rule's search forms would name in-cluster Services.
+            raise invalid(
+                f"endpoint `{text}` names the single-label host `{host}`, which resolves through the cluster's "
+                "search path (to a Service of this cluster first), never as written",
+                f"write the fully qualified name, e.g. `{host}.example.com`; for a Service of this cluster, declare "
+                f"a service dependency (`{host}: {{type: service}}`), which its owner must agree to",
+            ) from None
+        if "svc" in labels[1:]:
+            # `<service>.<namespace>.svc[.<cluster domain>]` is a Service of this cluster (Kubernetes' DNS
+            # specification): as an endpoint it would skip the callee's agreement, and a ServiceEntry for a
+            # cluster host shadows the real Service in the caller's namespace.
+            at = labels.index("svc", 1)
+            service = labels[0] if at > 0 and labels[0] != "*" else "<service>"
+            namespace = labels[1] if at == 2 else "<namespace>"
+            raise invalid(
+                f"endpoint `{text}` names a Service inside the cluster; external-service endpoints are for "
+                "destinations outside it",
+                f"declare it as a service dependency, which its owner must agree to: "
+                f"`{service}: {{type: service, namespace: {namespace}}}`",
+            ) from None
         if host.startswith("*.") and scheme not in _NAMED_ON_THE_WIRE:
             # The mesh tells wildcard destinations apart only by the name the client sends (TLS SNI, HTTP Host);
             # "for all other protocols the hosts will be ignored" (istio/api, ServiceEntry `hosts`), so a

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 from lattice.api.base import (
@@ -22,6 +22,7 @@ from lattice.api.base import (
     check_dns_label,
 )
 from lattice.api.duration import GoDuration, PrometheusDuration
+from lattice.api.quantity import parse_quantity
 from lattice.errors import invalid, reraise_at
 
 
@@ -112,6 +113,10 @@ class Dns(Model):
 class IngressDefaults(Model):
     gateway_class: DnsLabel = "istio"
     issuer: DnsSubdomain | None = Field(default=None, description="ClusterIssuer for route certificates.")
+    cert_manager_namespace: DnsLabel = Field(
+        default="cert-manager",
+        description="Where cert-manager runs: its HTTP-01 self-check reaches the Gateway from there.",
+    )
 
 
 class Images(Model):
@@ -177,6 +182,18 @@ class Topology(Model):
 class DefaultLimits(Model):
     cpu: Quantity = "500m"
     memory: Quantity = "512Mi"
+
+    @field_validator("cpu", "memory")
+    @classmethod
+    def _not_zero(cls, value: str, info: ValidationInfo) -> str:
+        # A zero limit is no limit (the kubelet sets none for 0), which a workload may not write either: as a
+        # default it would leave every container that sets no limit unbounded, and quotas would count nothing.
+        if parse_quantity(value) == 0:
+            example = "500m" if info.field_name == "cpu" else "512Mi"
+            raise invalid(f"a default limit of `{value}` is no limit: Kubernetes leaves a container with a zero "
+                          f"{info.field_name} limit unlimited, and every container that sets none would get it",
+                          f"write the most a container may use by default, e.g. `{info.field_name}: {example}`")
+        return value
 
 
 class DefaultResources(Model):

@@ -65,8 +65,22 @@ class RouteTls(Model):
     issuer: DnsSubdomain | None = None
 
 
+# Gateway API's HTTPRoute and GRPCRoute CRDs: at most 16 `hostnames` and 64 `matches` per rule (maxItems).
+MAX_ROUTE_HOSTS = 16
+MAX_ROUTE_PATHS = 64
+
+
 def _hosts(value: list[str]) -> list[str]:
+    if len(value) > MAX_ROUTE_HOSTS:
+        raise invalid(f"a route has {len(value)} hosts; Gateway API allows at most {MAX_ROUTE_HOSTS} in one route",
+                      "split the hosts over several routes")
+    seen: dict[str, int] = {}
     for i, host in enumerate(value):
+        if host in seen:
+            # Each host attaches the route to its listener once; a second parentRef to the same listener is
+            # refused by the route CRD's CEL rule ("sectionName or port must be unique").
+            raise invalid(f"host `{host}` is listed twice (first at [{seen[host]}])", "list each host once", (i,))
+        seen[host] = i
         if len(host) > 253 or not _HOSTNAME.fullmatch(host):
             raise invalid(f"host `{host}` is not a DNS name", "write e.g. `shop.example.com` or `*.example.com`",
                           (i,))
@@ -100,9 +114,39 @@ class Route(Model):
     tls: RouteTls | None = None
     """Serve HTTPS: a certificate from `issuer` (or the platform's), or the named Secret; plain HTTP redirects."""
 
+    @field_validator("paths")
+    @classmethod
+    def _at_most_64(cls, value: list[PathMatch]) -> list[PathMatch]:
+        if len(value) > MAX_ROUTE_PATHS:
+            raise invalid(
+                f"a route has {len(value)} paths; Gateway API allows at most {MAX_ROUTE_PATHS} in one route",
+                "match a common prefix instead of listing every path (a `PathPrefix` match covers every path below it)")
+        return value
+
 
 class Ingress(Model):
     routes: dict[DnsLabel, Route] = Field(min_length=1)
+
+    @field_validator("routes")
+    @classmethod
+    def _one_tls_per_host(cls, value: dict[str, Route]) -> dict[str, Route]:
+        # The Gateway has one listener per host and protocol, with one certificate: routes of one service may
+        # share a plain-HTTP host (split by paths), but a TLS host's certificate, and the HTTP redirect that
+        # goes with it, belong to one route, else the Gateway would take one route's certificate and ignore the
+        # other's, or serve a host both redirected and plain on port 80.
+        first: dict[str, tuple[str, Route]] = {}
+        for name, route in value.items():
+            for i, host in enumerate(route.hosts):
+                if host not in first:
+                    first[host] = (name, route)
+                    continue
+                other, earlier = first[host]
+                if route.tls is not None or earlier.tls is not None:
+                    raise invalid(f"host `{host}` is also routed by route `{other}`, and one of the two sets `tls`: "
+                                  "the Gateway has one certificate and one redirect per host",
+                                  f"route every path of `{host}` from one route (add them to `{other}`'s `paths`)",
+                                  (name, "hosts", i))
+        return value
 
 
 class LatticeServiceSpec(Model):

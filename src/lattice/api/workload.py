@@ -350,6 +350,10 @@ class VolumeMount(Model):
         return match["name"] if match else ""
 
 
+# The UID and GID of Istio's proxy (sidecar and gateway), which its traffic redirection exempts.
+MESH_PROXY_ID = 1337
+
+
 class SecurityOverrides(Model):
     """Deviations from the restricted default; each is visible and, later, authorized by policy."""
 
@@ -360,6 +364,20 @@ class SecurityOverrides(Model):
     allow_privilege_escalation: bool | None = None
     privileged: bool | None = None
     capabilities: list[str] = Field(default_factory=list)
+
+    @field_validator("run_as_user", "run_as_group")
+    @classmethod
+    def _not_the_mesh_proxy(cls, value: int | None, info: ValidationInfo) -> int | None:
+        # Istio reserves UID 1337 for its proxy and its redirection rules let the proxy's own UID and GID
+        # bypass the proxy (https://istio.io/latest/docs/ops/deployment/requirements/ "Application UIDs", istioctl's
+        # IST0144 InvalidApplicationUID): a container running as it would send around the mesh, unencrypted.
+        if value == MESH_PROXY_ID:
+            field = "runAsUser" if info.field_name == "run_as_user" else "runAsGroup"
+            raise invalid(
+                f"{MESH_PROXY_ID} is the mesh proxy's {'user' if field == 'runAsUser' else 'group'}: Istio lets its "
+                "traffic bypass the proxy, so this container's traffic could leave the mesh unencrypted",
+                f"run as another {'user' if field == 'runAsUser' else 'group'}, e.g. `{field}: 1338`")
+        return value
 
     @field_validator("capabilities")
     @classmethod
@@ -428,6 +446,10 @@ class Container(Model):
         # shell (Kubernetes' own "Define a Command and Arguments for a Container" task uses `["printenv"]`).
         if value is not None and not value:
             raise invalid("command is empty", "remove `command` to use the image's entrypoint")
+        if value and not value[0].strip():
+            # Kubernetes accepts it, but the runtime cannot execute a blank name: the container never starts.
+            raise invalid("`command[0]`, the program to run, is blank", "write the program's path or name, e.g. "
+                          "`/app/server`, or remove `command` to use the image's entrypoint", (0,))
         return value
 
     @field_validator("variables")
@@ -461,7 +483,11 @@ class Container(Model):
         be a second mount at one path."""
         mount = value.get(TMP_PATH)
         if mount is not None and mount != VolumeMount():
-            fix = ("mount the volume at another path, e.g. `/data`" if mount.source is not None else
+            # The platform's /tmp is one emptyDir that every container of the pod mounts, so a Score emptyDir
+            # shared at /tmp (a `volume` with neither size nor id) is already what the pod has.
+            shared = ("mount the volume at another path, e.g. `/data` (an emptyDir volume there needs no mount: "
+                      "the platform's /tmp is one emptyDir that all the pod's containers share)")
+            fix = (shared if mount.source is not None else
                    "remove `medium`/`sizeLimit` to use the platform's /tmp, or mount this emptyDir at another path")
             raise invalid(f"the platform already mounts a writable emptyDir at `{TMP_PATH}` in every container "
                           "(the root filesystem is read-only)", fix, (TMP_PATH,))
@@ -716,6 +742,10 @@ class Dependency(Model):
                           "remove `namespace`", ("namespace",))
         if self.id is not None:
             _check_id(self.type, self.id)
+        if self.type == "service" and self.id == ANY_CALLER and self.effective_direction != "inbound":
+            raise invalid(f"`{ANY_CALLER}` names no service: it stands for any caller, so it takes "
+                          "`direction: inbound`",
+                          "name the service it calls (its `metadata.name`), or write `direction: inbound`", ("id",))
         return self
 
     @property
@@ -733,6 +763,11 @@ class Dependency(Model):
         return self.params.access_mode or "ReadWriteOnce"
 
 
+# A service dependency's `id` that stands for any caller (DESIGN: an inbound wildcard, which the authorization
+# gate must permit); it never names a service.
+ANY_CALLER = "*"
+
+
 def _check_id(kind: str, value: str) -> None:
     """An `id` becomes a name Kubernetes checks: a service's (a DNS label, or `*` for any caller) or a claim's
     (a DNS subdomain, core validation ValidatePersistentVolumeName); a secret's is a path in its store."""
@@ -740,7 +775,7 @@ def _check_id(kind: str, value: str) -> None:
     if "${" in value:
         raise invalid(f"id `{value}` contains a placeholder; ids are never resolved",
                       "write the plain name, or for a secret the plain path", where)
-    if kind == "service" and value != "*" and (len(value) > 63 or not DNS_LABEL.fullmatch(value)):
+    if kind == "service" and value != ANY_CALLER and (len(value) > 63 or not DNS_LABEL.fullmatch(value)):
         raise invalid(f"id `{value}` cannot name a service (a DNS label: lower-case letters, digits and '-')",
                       "write the other service's `metadata.name`, or `*` for any caller", where)
     if kind == "volume" and (len(value) > 253 or not DNS_SUBDOMAIN.fullmatch(value)):
@@ -790,6 +825,22 @@ class Workload(Model):
     """Everything the workload depends on or is called by, by name: services, external services, secrets,
     volumes, GPUs."""
     labels: Labels = Field(default_factory=dict)
+    """Labels of the pods alone (the workload's own `metadata.labels` label every object, its pods included)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _score_metadata(cls, data: Any) -> Any:
+        """Score's workload carries its own `metadata` (name, annotations); "unknown field, remove it" would
+        lose what it says, so say where each part goes."""
+        if isinstance(data, dict) and "metadata" in data:
+            raise invalid(
+                "`metadata` belongs to the object, not to its workload: the object's `metadata.name` names the "
+                "workload",
+                "move `name`, `labels` and `annotations` to the top-level `metadata` (labels for the pods alone go "
+                "under `spec.workload.labels`), then remove `spec.workload.metadata`",
+                ("metadata",),
+            )
+        return data
 
     @property
     def ports(self) -> dict[str, ServicePort]:

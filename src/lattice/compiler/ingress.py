@@ -115,6 +115,15 @@ def listeners_of(svc: LatticeService) -> list[Listener]:
     return out
 
 
+# Gateway API's Gateway CRD: `spec.listeners` has at most 64 items (maxItems).
+MAX_LISTENERS = 64
+
+
+def listener_names(svc: LatticeService) -> set[str]:
+    """The names of the listeners a service's routes add to its namespace's Gateway."""
+    return {naming.listener(listener.host, listener.tls_secret is not None) for listener in listeners_of(svc)}
+
+
 def gateways(services: Iterable[LatticeService], platform: LatticePlatformSpec) -> list[Obj]:
     """One Gateway per namespace that has routes, with an HTTP or HTTPS listener per host, its
     AuthorizationPolicy and the network policy of its pods: in from outside the cluster on the listener
@@ -229,4 +238,18 @@ def _gateway_policy(namespace: str, listeners: dict[str, Listener], backends: li
                      "toPorts": [{"ports": [{"port": str(p), "protocol": "TCP"} for p in listen]}]}],
         "egress": egress,
     }
+    if solver and 80 in listen:
+        obj["spec"]["ingress"].append(_self_check_ingress(platform))
     return obj
+
+
+def _self_check_ingress(platform: LatticePlatformSpec) -> dict[str, Any]:
+    """Before cert-manager asks the ACME server to validate, it fetches the challenge URL itself, from its
+    own pod, and waits until that works (https://cert-manager.io/docs/troubleshooting/acme/, "self check";
+    https://cert-manager.io/docs/configuration/externalloadbalancer/ on hairpinning). A pod dialling the host's
+    load-balancer address is translated to the Gateway's pods inside the cluster (Cilium's socket load
+    balancing, as kube-proxy does), so the request keeps cert-manager's pod identity, neither `world` nor
+    `remote-node`: without this rule the self check never passes and no certificate is issued. Port 80 only:
+    HTTP-01 is served over plain HTTP."""
+    return {"fromEndpoints": [{"matchLabels": {naming.NAMESPACE_LABEL: platform.ingress.cert_manager_namespace}}],
+            "toPorts": [{"ports": [{"port": "80", "protocol": "TCP"}]}]}

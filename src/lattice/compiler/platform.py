@@ -19,9 +19,9 @@ _PLATFORM_LABELS = {naming.NAME_LABEL: naming.MANAGER, naming.MANAGED_BY_LABEL: 
 def exempt_namespaces(platform: LatticePlatformSpec) -> list[str]:
     """Namespaces the cluster-wide default deny leaves alone: the platform's own controllers (ESO, cert-manager,
     KEDA, ...) need the API server and serve webhooks, and Lattice emits no policy for them. The mesh, metrics
-    and DNS namespaces the platform names are always among them, whatever `systemNamespaces` lists."""
+    DNS and cert-manager namespaces the platform names are always among them, whatever `systemNamespaces` lists."""
     return sorted({*platform.system_namespaces, platform.mesh.root, platform.mesh.control_plane_namespace,
-                   platform.metrics.namespace, platform.dns.namespace})
+                   platform.metrics.namespace, platform.dns.namespace, platform.ingress.cert_manager_namespace})
 
 
 def default_deny_selector(platform: LatticePlatformSpec) -> Obj:

@@ -86,7 +86,8 @@ def pod_template(
     labels, annotations = mesh_enrollment(platform)
     return {
         "metadata": {
-            "labels": {**naming.labels(name, user_labels), **labels},
+            # The pods carry the workload's own labels too (`spec.workload.labels`, pod-only); ours win.
+            "labels": {**naming.labels(name, {**user_labels, **workload.labels}), **labels},
             "annotations": {naming.CONFIG_HASH_ANNOTATION: config_hash(hash_input), **annotations},
         },
         "spec": spec,

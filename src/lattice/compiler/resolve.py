@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from lattice.api.endpoints import parse_endpoint
-from lattice.api.workload import Dependency, ServicePort
+from lattice.api.workload import ANY_CALLER, Dependency, ServicePort
 from lattice.compiler import naming, template
 from lattice.compiler.context import CompileContext
 from lattice.errors import Problem
@@ -112,6 +112,9 @@ class Resolver:
                            f"use `{name}` as a volume source or remove the placeholder")
 
     def _service_output(self, ph: template.Placeholder, name: str, key: str, dep: Dependency) -> str:
+        if dep.id == ANY_CALLER:
+            raise ResolveError(f"`{ph.text}`: `{name}` stands for any caller (`id: \"{ANY_CALLER}\"`), which has no "
+                               "host or port", f"remove the placeholder, or name one service in `resources.{name}.id`")
         namespace, target = target_of(self.namespace, name, dep)
         host = naming.service_host(target, namespace, self.context.platform.cluster_domain)
         if key == "host":
