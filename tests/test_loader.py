@@ -158,9 +158,12 @@ def test_out_dir_files_are_moved_in_whole_and_no_staging_directory_is_left(tmp_p
     assert "kind: Deployment" in (tmp_path / "commerce" / "api.yaml").read_text()
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in INVALID.glob("*.yaml")))
-def test_validate_refuses_exactly_what_compile_refuses(name: str) -> None:
-    path = str(INVALID.relative_to(REPO) / name)
+REFUSED_INPUTS = sorted(str(p.relative_to(REPO)) for folder in ("invalid", "conflicts", "reserved")
+                        for p in (REPO / "tests" / "inputs" / folder).glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", REFUSED_INPUTS)
+def test_validate_refuses_exactly_what_compile_refuses(path: str) -> None:
     compiled = runner.invoke(app, ["compile", path])
     validated = runner.invoke(app, ["validate", path])
     assert validated.exit_code == compiled.exit_code == 1
