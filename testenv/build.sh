@@ -10,6 +10,9 @@
 # LATTICE_TESTENV_CACHE moves the cache (default: ${XDG_CACHE_HOME:-$HOME/.cache}/lattice-testenv).
 set -euo pipefail
 
+# Everything is in main(), which bash parses whole before running it: editing this file during a long build
+# cannot derail the build.
+main() {
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${LATTICE_TESTENV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/lattice-testenv}
 
@@ -84,3 +87,6 @@ build_group kubernetes "kube-apiserver kube-controller-manager kube-scheduler ku
   k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
 
 echo "$out"
+}
+
+main "$@"

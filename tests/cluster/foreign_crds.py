@@ -41,6 +41,14 @@ def structural(schema: Any) -> Any:
     return schema
 
 
+def _approval(group: str) -> dict[str, str]:
+    """Groups under k8s.io and kubernetes.io need an API-review annotation (KEP-1111); a value starting with
+    "unapproved" is accepted and marked as such, which is what a test copy is."""
+    if group.endswith((".k8s.io", ".kubernetes.io")):
+        return {"api-approved.kubernetes.io": "unapproved, a minimal test CRD made by tests/cluster"}
+    return {}
+
+
 def crds_for(objects: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """One CRD per (group, kind) of `objects` (custom resources the server does not serve yet), serving every
     version the objects use (the first, in sorted order, is stored)."""
@@ -64,7 +72,7 @@ def crds_for(objects: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
             {
                 "apiVersion": "apiextensions.k8s.io/v1",
                 "kind": "CustomResourceDefinition",
-                "metadata": {"name": f"{plural}.{group}"},
+                "metadata": {"name": f"{plural}.{group}", "annotations": _approval(group)},
                 "spec": {
                     "group": group,
                     "names": {"kind": kind, "plural": plural, "singular": kind.lower(), "listKind": f"{kind}List"},
