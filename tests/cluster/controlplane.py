@@ -10,12 +10,14 @@ kube-apiserver (pkg/internal/testing/controlplane) plus what kubeadm gives the c
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import signal
 import socket
 import ssl
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -33,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[2]
 STAGES = Path(__file__).with_name("kwok-stages.yaml")
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok")
 SERVICE_CIDR = "10.0.0.0/24"  # ClusterIPs are only allocated, never routed: there is no kube-proxy
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 POD_CIDR = "10.244.0.0/16"  # KWOK writes pod IPs from here into status; nothing listens on them
 # kube-controller-manager's controllers the tests need (names from cmd/kube-controller-manager/names).
 CONTROLLERS = (
@@ -71,6 +74,15 @@ def binaries_dir() -> Path:
 
 def missing_binaries(folder: Path) -> list[str]:
     return [name for name in BINARIES if not os.access(folder / name, os.X_OK)]
+
+
+def _die_with_parent() -> None:
+    """Linux: the component is killed if the Python process dies without stopping it (a killed test run must
+    not leave an API server running on a shared machine). SIGKILL, not SIGTERM: all of them would get it at
+    once, and an API server whose etcd is gone hangs in its graceful shutdown."""
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def free_port() -> int:
@@ -181,6 +193,7 @@ class ControlPlane:
             stdin=subprocess.DEVNULL,
             cwd=self.workdir,
             start_new_session=True,  # Ctrl-C in `make sandbox` reaches Python, which stops them in order
+            preexec_fn=_die_with_parent,
         )
         handle.close()
         component = Component(name, process, log)

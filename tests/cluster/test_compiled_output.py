@@ -64,7 +64,7 @@ def test_dry_run_shows_the_servers_defaults(cluster: Cluster, examples_fleet: Fl
 
 
 def _belongs_to(obj: dict[str, Any], workload: str) -> bool:
-    labels = obj["metadata"].get("labels", {})
+    labels: dict[str, str] = obj["metadata"].get("labels", {})
     return labels.get("app.kubernetes.io/name") == workload
 
 
