@@ -37,19 +37,26 @@ BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler
 SERVICE_CIDR = "10.0.0.0/24"  # ClusterIPs are only allocated, never routed: there is no kube-proxy
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 POD_CIDR = "10.244.0.0/16"  # KWOK writes pod IPs from here into status; nothing listens on them
-# kube-controller-manager's controllers the tests need (names from cmd/kube-controller-manager/names).
+# kube-controller-manager's controllers for the workloads Lattice emits (names from
+# cmd/kube-controller-manager/names). Left out: those that need a kubelet's heartbeat (node-lifecycle), a cloud
+# (service-lb, route, node-ipam), a metrics API (horizontal-pod-autoscaler) or storage (persistentvolume-*).
 CONTROLLERS = (
     "serviceaccount-controller",
     "serviceaccount-token-controller",
     "root-ca-certificate-publisher-controller",
+    "clusterrole-aggregation-controller",
     "namespace-controller",
     "garbage-collector-controller",
+    "resourcequota-controller",
     "deployment-controller",
     "replicaset-controller",
     "statefulset-controller",
-    "disruption-controller",
+    "daemonset-controller",
     "job-controller",
-    "clusterrole-aggregation-controller",
+    "cronjob-controller",
+    "ttl-after-finished-controller",
+    "disruption-controller",
+    "endpointslice-controller",
 )
 
 
