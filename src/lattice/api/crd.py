@@ -14,6 +14,7 @@ from lattice.api.parse import KINDS
 from lattice.api.status import LatticeStatus
 
 Schema = dict[str, Any]
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 _KEEP = {"type", "description", "properties", "required", "items", "enum", "minimum", "maximum", "minLength",
          "maxLength", "minItems", "maxItems", "minProperties", "maxProperties", "pattern", "format"}
@@ -50,6 +51,12 @@ def structural(schema: Schema) -> Schema:
         schema = {**schema, "enum": [schema["const"]], "type": schema.get("type", "string")}
     out = {k: v for k, v in schema.items() if k in _KEEP}
     kind = schema.get("type")
+    if kind == "integer" and (out.get("minimum") == _INT64_MIN or out.get("maximum") == _INT64_MAX):
+        # The API server reads schema bounds as float64, where 2^63-1 rounds up past int64, and refuses them
+        # ("Maximum boundary value must be of type integer"); `format: int64` states the same bounds exactly.
+        int64_bounds = {("minimum", _INT64_MIN), ("maximum", _INT64_MAX)}
+        out = {k: v for k, v in out.items() if (k, v) not in int64_bounds}
+        out["format"] = "int64"
     if kind == "object":
         props = schema.get("properties")
         extra = schema.get("additionalProperties")
