@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench crds clean
+.PHONY: demo test lint bench crds mutation clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,12 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/compile.py
+
+## Mutation testing of the security-critical modules (tests/mutation/__main__.py); JOBS=2 uses both cores.
+JOBS ?= 1
+mutation: $(STAMP)
+	mkdir -p build
+	$(BIN)/python -m tests.mutation --jobs $(JOBS) --report build/mutation-report.json
 
 crds: $(STAMP)
 	$(BIN)/lattice crds

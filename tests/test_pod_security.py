@@ -66,6 +66,11 @@ def check_pod(securities: dict[str, dict[str, Any] | None]) -> None:
     assert result.ok, [e.render() for s in result.services for e in s.errors]
     pod = _pod_spec(result)
     assert pod["automountServiceAccountToken"] is False
+    assert pod["enableServiceLinks"] is False  # no other service's address leaks into the environment
+    # the pod runs as the service's own identity (its mesh principal), whose token is not mounted
+    account = next(o for o in result.objects if o["kind"] == "ServiceAccount")
+    assert pod["serviceAccountName"] == account["metadata"]["name"] == "app"
+    assert account["automountServiceAccountToken"] is False
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     for host_field in ("hostNetwork", "hostPID", "hostIPC", "shareProcessNamespace"):
         assert not pod.get(host_field), host_field
@@ -91,6 +96,11 @@ def check_pod(securities: dict[str, dict[str, Any] | None]) -> None:
         assert ctx["capabilities"]["drop"] == ["ALL"], name
         assert sorted(ctx["capabilities"].get("add", [])) == sorted(set(asked.get("capabilities", []))), name
         assert _effective(pod, container, "seccompProfile") == {"type": "RuntimeDefault"}, name
+        # the image deployed is the image written; a tag is pulled every time, a digest never changes
+        assert container["image"] == f"registry.example.com/{name}:1"
+        assert container["imagePullPolicy"] == "Always"
+        resources = container["resources"]
+        assert resources["requests"] == resources["limits"] == {"cpu": "100m", "memory": "64Mi"}  # quota counts it
         mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
         assert "/tmp" in mounts, name  # a read-only root still has a writable /tmp
 
@@ -103,6 +113,7 @@ def check_pod(securities: dict[str, dict[str, Any] | None]) -> None:
     {"runAsUser": 0, "runAsNonRoot": True},
     {"runAsUser": 0, "runAsNonRoot": False},
     {"runAsUser": 1000},
+    {"runAsUser": 1},
     {"runAsUser": 1000, "runAsNonRoot": False},
     {"runAsNonRoot": True},
     {"readOnlyRootFilesystem": False},
@@ -145,3 +156,12 @@ _security = st.fixed_dictionaries({}, optional={
                        min_size=1, max_size=3))
 def test_every_container_gets_exactly_the_deviations_it_asks_for(securities: dict[str, Any]) -> None:
     check_pod(securities)
+
+
+def test_an_image_by_digest_is_deployed_as_written_and_not_pulled_again() -> None:
+    image = "registry.example.com/app@sha256:" + "a" * 64
+    doc = _service({"main": None})
+    doc["spec"]["workload"]["containers"]["main"]["image"] = image
+    result = compile_fleet([Sourced("test", parse_resource(doc))])
+    (container,) = _pod_spec(result)["containers"]
+    assert (container["image"], container["imagePullPolicy"]) == (image, "IfNotPresent")

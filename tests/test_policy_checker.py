@@ -40,6 +40,12 @@ def _no_default_deny_anywhere(result: FleetResult) -> None:
             obj["spec"]["enableDefaultDeny"] = {"ingress": True, "egress": False}
 
 
+def _own_default_deny_off(result: FleetResult) -> None:
+    # The cluster-wide policy still asks for default deny, so the pod stays default-deny (any selecting policy
+    # decides), but exempt the namespace from it and the workload is open: its own policy must suffice.
+    _policy(result, "payments")["spec"]["enableDefaultDeny"] = {"ingress": False, "egress": False}
+
+
 def _add_egress(rule: dict[str, Any], policy: str = "payments") -> Edit:
     return lambda result: _policy(result, policy)["spec"]["egress"].append(rule)
 
@@ -88,6 +94,7 @@ def _wrong_selector_namespace(result: FleetResult) -> None:
 BROKEN: dict[str, Edit] = {
     "egress rule loses toEndpoints": _drop_to_endpoints,
     "enableDefaultDeny egress false everywhere": _no_default_deny_anywhere,
+    "a workload policy relying on the cluster-wide default deny": _own_default_deny_off,
     "toCIDR catch-all": _add_egress({"toCIDR": ["0.0.0.0/0"], "toPorts": _ports(443)}),
     "toCIDRSet with an except still reaches the rest": _add_egress(
         {"toCIDRSet": [{"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8"]}]}),
@@ -150,11 +157,6 @@ def _istiod_names(result: FleetResult) -> None:
                 "toPorts": [{"ports": [{"port": "53", "protocol": "ANY"}], "rules": {"dns": names}}]})
 
 
-def _explicit_default_deny_off_on_one_side(result: FleetResult) -> None:
-    # the cluster-wide policy still asks for default deny: the pod stays default-deny (any policy decides)
-    _policy(result, "payments")["spec"]["enableDefaultDeny"] = {"ingress": False, "egress": False}
-
-
 def _explicit_deny_rule(result: FleetResult) -> None:
     _policy(result, "payments")["spec"]["egressDeny"] = [{"toEntities": ["kube-apiserver"]}]
 
@@ -165,7 +167,6 @@ ACCEPTED: dict[str, Edit] = {
     "toFQDNs matchPattern for a wildcard host": _fqdn_pattern,
     "istiod names in the DNS rule": _istiod_names,
     "the Gateway's ALLOW policy for its listeners": _gateway_policy(["80", "443"]),
-    "a workload policy without default deny under the cluster-wide one": _explicit_default_deny_off_on_one_side,
     "an egress deny rule": _explicit_deny_rule,
 }
 

@@ -178,16 +178,22 @@ def externals_of(doc: dict[str, Any]) -> list[tuple[Outside, Port]]:
             for url in (dep.get("params") or {}).get("endpoints", {}).values()]
 
 
-def _platform_pods(result: FleetResult) -> tuple[Pod, Pod, Pod]:
-    """kube-dns, istiod and a pod in a namespace no Lattice policy governs (kube-system)."""
+def _platform_pods(result: FleetResult) -> tuple[Pod, Pod]:
+    """kube-dns and istiod, as the platform describes their pods."""
     platform = result.context.platform
     dns = Pod(("dns", "kube-dns"), platform.dns.namespace, tuple(sorted(platform.dns.pod_labels.items())),
               "ns/kube-system/sa/coredns")
     mesh = platform.mesh
     istiod = Pod(("mesh", "istiod"), mesh.control_plane_namespace, tuple(sorted(mesh.control_plane_labels.items())),
                  f"ns/{mesh.control_plane_namespace}/sa/istiod")
-    bystander = Pod(("kube-system", "bystander"), "kube-system", (("app", "bystander"),), "ns/kube-system/sa/x")
-    return dns, istiod, bystander
+    return dns, istiod
+
+
+def _bystanders(result: FleetResult) -> list[Pod]:
+    """Pods beside kube-dns and istiod that no rule names: a selector that loses its labels reaches them."""
+    platform = result.context.platform
+    return [Pod((ns, "bystander"), ns, (("app", "bystander"),), f"ns/{ns}/sa/bystander")
+            for ns in sorted({platform.dns.namespace, platform.mesh.control_plane_namespace, "kube-system"})]
 
 
 def _probe_ports(result: FleetResult) -> dict[tuple[str, str], set[int]]:
@@ -226,8 +232,12 @@ def check(docs: list[dict[str, Any]], edit: Callable[[FleetResult], None] | None
     # its own below, so an egress rule open to the stranger fails there.
     got_l4 = {edge for edge in got_l4 if edge[1] not in (SCRAPER.key, STRANGER.key)}
     assert got_l4 == want_l4
-    check_egress(result, docs, workload_pods, ports)
-    check_ingress(result, docs, workload_pods, ports)
+    # Each workload's own policy keeps it default-deny without the cluster-wide one, so a namespace exempt
+    # from that one (the platform's dependencies, issue 7 A5) never opens a compiled workload.
+    own = [o for o in result.objects if o["kind"] != "CiliumClusterwideNetworkPolicy"]
+    for objects in (result.objects, own):
+        check_egress(result, objects, docs, workload_pods, ports)
+        check_ingress(result, objects, docs, workload_pods, ports)
     check_dns(result, docs, workload_pods)
     listen = _listener_ports(result)
     got_l7 = l7_matrix(result.objects, workload_pods, ports={p for p, _ in ports})
@@ -249,23 +259,23 @@ def _workloads(docs: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, An
             if d["kind"] in ("LatticeService", "LatticeMeshMember")}
 
 
-def check_egress(result: FleetResult, docs: list[dict[str, Any]], workload_pods: list[Pod],
-                 ports: set[Port]) -> None:
+def check_egress(result: FleetResult, objects: list[dict[str, Any]], docs: list[dict[str, Any]],
+                 workload_pods: list[Pod], ports: set[Port]) -> None:
     """Each workload's own egress policy, whatever the destination's ingress says: agreed callees on their
     ports (and HBONE in ambient mode), its declared external endpoints on their ports, cluster DNS, and
     istiod's xDS port where a proxy runs beside it (sidecar mode). Nothing else: no other pod in or out of
     the fleet, no other address, no node."""
     ambient = result.context.platform.mesh.mode == "ambient"
-    dns, istiod, bystander = _platform_pods(result)
+    dns, istiod = _platform_pods(result)
     workloads = _workloads(docs)
     want_l4, _ = expected(docs, ambient=ambient, trust=result.context.platform.mesh.trust_domain)
     externals = {key: externals_of(doc) for key, doc in workloads.items()}
     outside = [*OUTSIDERS, *{peer for found in externals.values() for peer, _ in found}]
-    peers: list[Peer] = [*workload_pods, dns, istiod, bystander, *outside]
+    peers: list[Peer] = [*workload_pods, dns, istiod, *_bystanders(result), *outside]
     ports = ports | {port for found in externals.values() for _, port in found}
     gateways = set(_listener_ports(result))
     subjects = [p for p in workload_pods if p.key in workloads or p.key in gateways]
-    got = direction_matrix(result.objects, "egress", subjects, peers, ports)
+    got = direction_matrix(objects, "egress", subjects, peers, ports)
     dns_edges = {(s.key, dns.key, (53, proto)) for s in subjects for proto in ("UDP", "TCP")}
     want = {(src, dst, (port, "TCP")) for src, dst, port in want_l4 if src in workloads or src in gateways}
     for key, found in externals.items():
@@ -280,22 +290,22 @@ def check_egress(result: FleetResult, docs: list[dict[str, Any]], workload_pods:
     assert {(k, dns.key, (53, "UDP")) for k in resolving} <= got
 
 
-def check_ingress(result: FleetResult, docs: list[dict[str, Any]], workload_pods: list[Pod],
-                  ports: set[Port]) -> None:
+def check_ingress(result: FleetResult, objects: list[dict[str, Any]], docs: list[dict[str, Any]],
+                  workload_pods: list[Pod], ports: set[Port]) -> None:
     """Each workload's own ingress policy: agreed callers, the scraper, the gateway (as computed by
     `expected`), and these stated exceptions only: the node (`host`: kubelet probes), the ambient probe source
     169.254.7.127 on the pod's probe ports, and for the Gateway's pods `world` and `remote-node` (load
     balancer traffic, forwarded by another node) on its listener ports."""
     ambient = result.context.platform.mesh.mode == "ambient"
-    dns, istiod, bystander = _platform_pods(result)
+    dns, istiod = _platform_pods(result)
     workloads = _workloads(docs)
     listen = _listener_ports(result)
     probes = _probe_ports(result)
     want_l4, _ = expected(docs, ambient=ambient, trust=result.context.platform.mesh.trust_domain)
-    peers: list[Peer] = [*workload_pods, dns, istiod, bystander, *OUTSIDERS]
+    peers: list[Peer] = [*workload_pods, dns, istiod, *_bystanders(result), *OUTSIDERS]
     ports = ports | {(p, "TCP") for found in probes.values() for p in found} | {(ISTIO_STATUS_PORT, "TCP")}
     subjects = [p for p in workload_pods if p.key in workloads or p.key in listen]
-    got = direction_matrix(result.objects, "ingress", subjects, peers, ports)
+    got = direction_matrix(objects, "ingress", subjects, peers, ports)
     host = ("entity", "host")
     allowed_extra = {(s.key, host, port) for s in subjects for port in ports}
     allowed_extra |= {(key, PROBE_SOURCE.key, (p, "TCP")) for key, found in probes.items() for p in found}
@@ -313,7 +323,7 @@ def check_ingress(result: FleetResult, docs: list[dict[str, Any]], workload_pods
 def check_dns(result: FleetResult, docs: list[dict[str, Any]], workload_pods: list[Pod]) -> None:
     """The DNS proxy lets each workload resolve exactly its callees' names and its external hosts: never
     another fleet service's name or an arbitrary one (the names a proxy needs for istiod are the platform's)."""
-    dns, _, _ = _platform_pods(result)
+    dns, _ = _platform_pods(result)
     ambient = result.context.platform.mesh.mode == "ambient"
     domain = result.context.platform.cluster_domain
     workloads = _workloads(docs)

@@ -99,6 +99,9 @@ def test_a_shared_id_secret_mixed_with_another_refreshes_at_the_shorter_interval
     ("2h", None, "30m", "30m"),  # an input without its own interval refreshes at the platform's
     (None, None, "45m", "45m"),
     ("500ms", "1h", None, "500ms"),
+    ("2000000us", "3s", None, "2000000us"),
+    ("1500000µs", "2s", None, "1500000µs"),
+    ("900000000ns", "1s", None, "900000000ns"),
 ])
 def test_the_shortest_interval_wins_by_length(first: str | None, second: str | None, platform: str | None,
                                               want: str) -> None:
@@ -138,3 +141,79 @@ def test_a_templated_secret_fetches_exactly_its_inputs_and_refreshes_with_the_mo
         "x=" + ";".join(f"<{name}>" for name in sorted(chosen)) + ";"]
     assert templated["spec"]["secretStoreRef"] == {"kind": "ClusterSecretStore", "name": "vault"}
     assert templated["spec"]["target"]["name"] == templated["metadata"]["name"]
+
+
+# --- refusals and the objects around the templates ------------------------------------------------------------
+
+def _errors(docs: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    result = compile_fleet([Sourced("test", parse_resource(d)) for d in docs])
+    service = next(s for s in result.services if s.ref.name == NAME)
+    assert not service.objects  # a failed service produces nothing
+    return [(p.path, p.message) for p in service.errors]
+
+
+@pytest.mark.parametrize("text", ["${secret.db.password}", "v=${resources.db.password}", "${ secret.db.password }",
+                                  "a${secret.other.key}b"])
+def test_a_secret_in_an_annotation_is_refused(text: str) -> None:
+    docs = _docs({"db": {"params": {"keys": ["password"]}}, "other": {"params": {"keys": ["key"]}}}, {})
+    docs[-1]["metadata"]["annotations"] = {"team.example.com/note": text, "plain": "kept"}
+    errors = _errors(docs)
+    assert [path for path, _ in errors] == ["metadata.annotations.team.example.com/note"]
+
+
+def test_a_non_secret_placeholder_in_an_annotation_is_no_secret() -> None:
+    docs = _docs({"db": {"params": {"keys": ["password"]}}}, {})
+    docs[-1]["metadata"]["annotations"] = {"note": "${metadata.name} $5 ${resources.peer.host} ${secretary.db.x}"}
+    result = compile_fleet([Sourced("test", parse_resource(d)) for d in docs])
+    assert not [p for s in result.services for p in s.errors if p.path.startswith("metadata.")]
+
+
+def test_one_value_never_mixes_two_stores() -> None:
+    secrets = {"a": {"params": {"keys": ["k"], "provider": "vault"}},
+               "b": {"params": {"keys": ["k"], "provider": "aws"}}}
+    for variables, files in (({"V": "${secret.a.k}:${secret.b.k}"}, None),
+                             ({}, {"/etc/app/x.conf": "${secret.a.k}\n${secret.b.k}\n"})):
+        errors = _errors(_docs(secrets, variables, files))
+        assert len(errors) == 1 and "different secret providers" in errors[0][1], errors
+        assert "`a` from `vault`" in errors[0][1] and "`b` from `aws`" in errors[0][1]
+
+
+def test_each_secret_resource_gets_one_external_secret_and_nothing_else_does() -> None:
+    docs = _docs({"db": {"params": {"keys": ["password"], "secretType": "kubernetes.io/basic-auth"}},
+                  "flags": {"id": "shared/flags"}}, {"V": "x${secret.db.password}"})
+    docs[-1]["spec"]["workload"]["resources"].update({
+        "peer": {"type": "service"}, "data": {"type": "volume", "params": {"size": "1Gi"}},
+        "api": {"type": "external-service", "params": {"endpoints": {"api": "https://api.example.com"}}}})
+    result = _compile(docs)
+    plain = {o["metadata"]["name"]: o for o in _external_secrets(result) if o not in _templated(result)}
+    assert set(plain) == {f"{NAME}-db", f"{NAME}-flags"}
+    # `secretType` becomes the Secret's type; every synced Secret carries the service's labels
+    assert plain[f"{NAME}-db"]["spec"]["target"]["template"]["type"] == "kubernetes.io/basic-auth"
+    assert plain[f"{NAME}-flags"]["spec"]["dataFrom"] == [{"extract": {"key": "shared/flags"}}]
+    for obj in _templated(result):
+        assert obj["spec"]["target"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"] == NAME
+        assert obj["spec"]["target"]["template"]["engineVersion"] == "v2"
+
+
+def test_registry_credentials_become_a_pull_secret_the_pod_uses() -> None:
+    docs = _docs({}, {})
+    docs.insert(0, {"apiVersion": "lattice.dev/v1alpha1", "kind": "ImageProvider", "metadata": {"name": "internal"},
+                    "spec": {"registry": "registry.example.com",
+                             "credentials": {"provider": "vault", "path": "registry/pull"}}})
+    result = _compile(docs)
+    (pull,) = [o for o in _external_secrets(result) if "-pull-" in o["metadata"]["name"]]
+    template = pull["spec"]["target"]["template"]
+    assert template["type"] == "kubernetes.io/dockerconfigjson"
+    assert list(template["data"]) == [".dockerconfigjson"]
+    assert sorted((e["secretKey"], e["remoteRef"]["key"], e["remoteRef"]["property"]) for e in pull["spec"]["data"]) \
+        == [("password", "registry/pull", "password"), ("username", "registry/pull", "username")]
+    pod = next(o for o in result.objects if o["kind"] == "Deployment")["spec"]["template"]["spec"]
+    assert pod["imagePullSecrets"] == [{"name": pull["metadata"]["name"]}]
+
+
+def test_a_registry_prefix_tie_goes_to_the_first_provider_by_name() -> None:
+    from lattice.api.image_provider import ImageProviderSpec
+    from lattice.compiler.secrets import image_provider_for
+
+    providers = {name: ImageProviderSpec(registry="registry.example.com") for name in ("b", "a", "c")}
+    assert image_provider_for("registry.example.com/app:1", providers) == "a"

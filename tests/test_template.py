@@ -31,6 +31,7 @@ def _joined(segments: tuple[str | Placeholder, ...]) -> str:
 def test_text_with_lone_dollars_is_one_literal(text: str) -> None:
     assert parse(text) == (text,)
     assert not has_placeholders(text)
+    assert has_placeholders(text + "${metadata.name}" if not text.endswith("$") else text + " ${metadata.name}")
 
 
 @settings(max_examples=300, deadline=None)
@@ -63,7 +64,8 @@ def test_lone_dollars_and_escapes(text: str, segments: tuple[str | Placeholder, 
     assert parse(text) == segments
 
 
-@pytest.mark.parametrize("text", ["${", "a ${metadata.name", "${}", "${ }", "${a..b}", "${.a}", "${a.}"])
+@pytest.mark.parametrize("text", ["${", "a ${metadata.name", "${}", "${ }", "${a..b}", "${.a}", "${a.}", "${}x}",
+                                  "$${x}${"])
 def test_a_malformed_placeholder_is_an_error(text: str) -> None:
     with pytest.raises(ValueError):
         parse(text)

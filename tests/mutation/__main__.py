@@ -12,6 +12,8 @@ past its module's time limit (a loop the mutant made endless) counts as killed.
 from __future__ import annotations
 
 import argparse
+import ast
+import difflib
 import importlib
 import json
 import os
@@ -145,8 +147,10 @@ def _collect(running: _Running) -> dict[str, Any]:
 
 
 class MutationPlugin:
-    def __init__(self, modules: list[str], jobs: int, report: Path | None, examples: int) -> None:
+    def __init__(self, modules: list[str], jobs: int, report: Path | None, examples: int,
+                 only: set[int] | None = None) -> None:
         self.examples = examples
+        self.only = only
         self.modules = modules
         self.jobs = jobs
         self.report = report
@@ -180,7 +184,7 @@ class MutationPlugin:
             golden_time = sum(self._baseline(golden_items, module).values())
             limit = 3 * sum(durations.values()) + 15
             source = (SRC / f"{name}.py").read_text()
-            mutants = enumerate_mutants(name, source)
+            mutants = [m for m in enumerate_mutants(name, source) if self.only is None or m.index in self.only]
             print(f"\n{name}: {len(mutants)} mutants, {len(items)} tests ({sum(durations.values()):.1f} s), "
                   f"limit {limit:.0f} s", flush=True)
             self._run(mutants, source, module, items, golden_items, limit, 3 * golden_time + 15)
@@ -272,10 +276,20 @@ def main() -> int:
     parser.add_argument("--report", type=Path, help="write every outcome as JSON here")
     parser.add_argument("--examples", type=int, default=10,
                         help="at most this many generated examples per property test (default 10)")
+    parser.add_argument("--show", metavar="MODULE:INDEX", help="print one mutant as a diff and exit")
+    parser.add_argument("--only", metavar="N,N", help="run only these mutants (indices, with one --module)")
     args = parser.parse_args()
+    if args.show:
+        name, index = args.show.rsplit(":", 1)
+        source = (SRC / f"{name}.py").read_text()
+        original = ast.unparse(ast.parse(source)).splitlines(keepends=True)
+        mutated = mutated_source(source, int(index.lstrip("#").split("#")[-1])).splitlines(keepends=True)
+        sys.stdout.writelines(difflib.unified_diff(original, mutated, name, f"{name} mutant {index}"))
+        return 0
     modules = args.module or list(SELECTION)
     files = sorted({f for m in modules for f in SELECTION[m]} | set(GOLDEN))
-    plugin = MutationPlugin(modules, args.jobs, args.report, args.examples)
+    only = {int(n) for n in args.only.split(",")} if args.only else None
+    plugin = MutationPlugin(modules, args.jobs, args.report, args.examples, only)
     os.chdir(ROOT)
     code = pytest.main([*[f for f in files if (ROOT / f).exists()], "-q", "-p", "no:cacheprovider",
                         "--hypothesis-profile=mutation", "-o", "addopts="],

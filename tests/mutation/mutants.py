@@ -64,7 +64,8 @@ class _Sites:
                 for item in stmt.body:
                     if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
                         yield from self._function(item)
-            elif isinstance(stmt, ast.Assign | ast.AnnAssign) and stmt.value is not None:
+            elif isinstance(stmt, ast.Assign | ast.AnnAssign) and stmt.value is not None and \
+                    not isinstance(stmt.value, ast.Subscript | ast.BinOp):  # a type alias is no behaviour
                 yield from self._expr(stmt.value)
 
     def _function(self, fn: ast.FunctionDef | ast.AsyncFunctionDef) -> Iterator[tuple[int, str, object]]:
@@ -74,7 +75,8 @@ class _Sites:
 
     def _body(self, body: list[ast.stmt]) -> Iterator[tuple[int, str, object]]:
         for i, stmt in enumerate(body):
-            if _is_docstring(stmt) or isinstance(stmt, ast.Assert | ast.Pass):
+            if _is_docstring(stmt) or isinstance(stmt, ast.Assert | ast.Pass) or \
+                    (isinstance(stmt, ast.AnnAssign) and stmt.value is None):  # a declaration does nothing
                 continue
             if not isinstance(stmt, ast.FunctionDef | ast.ClassDef | ast.Import | ast.ImportFrom):
                 def delete(body: list[ast.stmt] = body, i: int = i) -> None:
