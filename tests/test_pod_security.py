@@ -165,3 +165,31 @@ def test_an_image_by_digest_is_deployed_as_written_and_not_pulled_again() -> Non
     result = compile_fleet([Sourced("test", parse_resource(doc))])
     (container,) = _pod_spec(result)["containers"]
     assert (container["image"], container["imagePullPolicy"]) == (image, "IfNotPresent")
+
+
+def test_mounts_keep_the_access_and_modes_they_declare() -> None:
+    """A read-only volume is mounted read-only; every file (plain or rendered from a secret) is mounted
+    read-only with the mode written, never the default 0644."""
+    doc = _service({"main": None})
+    doc["spec"]["workload"]["resources"] = {
+        "data": {"type": "volume", "params": {"size": "1Gi"}},
+        "db": {"type": "secret", "params": {"keys": ["password"], "provider": "vault"}}}
+    doc["spec"]["workload"]["containers"]["main"].update({
+        "volumes": {"/data": {"source": "${resources.data}", "readOnly": True}},
+        "files": {"/etc/app/plain.conf": {"content": "a = 1\n", "mode": "0640"},
+                  "/etc/app/secret.conf": {"content": "pw = ${secret.db.password}\n", "mode": "0440"}}})
+    result = compile_fleet([Sourced("test", parse_resource(doc))])
+    assert result.ok, [e.render() for s in result.services for e in s.errors]
+    pod = _pod_spec(result)
+    (container,) = pod["containers"]
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    assert mounts["/data"]["readOnly"] is True
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    modes = {}
+    for path in ("/etc/app/plain.conf", "/etc/app/secret.conf"):
+        mount = mounts[path]
+        assert mount["readOnly"] is True, path
+        source = volumes[mount["name"]].get("configMap") or volumes[mount["name"]]["secret"]
+        (item,) = [i for i in source["items"] if i["key"] == mount["subPath"]]
+        modes[path] = item["mode"]
+    assert modes == {"/etc/app/plain.conf": 0o640, "/etc/app/secret.conf": 0o440}

@@ -153,7 +153,7 @@ def _errors(docs: list[dict[str, Any]]) -> list[tuple[str, str]]:
 
 
 @pytest.mark.parametrize("text", ["${secret.db.password}", "v=${resources.db.password}", "${ secret.db.password }",
-                                  "a${secret.other.key}b"])
+                                  "a${secret.other.key}b", "${secret.db}"])
 def test_a_secret_in_an_annotation_is_refused(text: str) -> None:
     docs = _docs({"db": {"params": {"keys": ["password"]}}, "other": {"params": {"keys": ["key"]}}}, {})
     docs[-1]["metadata"]["annotations"] = {"team.example.com/note": text, "plain": "kept"}
