@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench crds clean testenv sandbox
+.PHONY: demo test lint bench crds mutation clean testenv sandbox
 
 # The control plane is built (or reused from its cache) before the tests wherever Go is installed, and always in
 # CI, where its tests must run (a missing toolchain fails there). Without Go, tests/cluster says in one line why
@@ -38,6 +38,12 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/compile.py
+
+## Mutation testing of the security-critical modules (tests/mutation/__main__.py); JOBS=2 uses both cores.
+JOBS ?= 1
+mutation: $(STAMP)
+	mkdir -p build
+	$(BIN)/python -m tests.mutation --jobs $(JOBS) --report build/mutation-report.json
 
 crds: $(STAMP)
 	$(BIN)/lattice crds

@@ -5,12 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
 from lattice.api import parse_resource
 from lattice.cli.loader import Document, collect_files, read_documents
 from lattice.fleet import FleetResult, Sourced, compile_fleet
+
+# The mutation driver (tests/mutation) runs every generated test on the same examples each time, so a
+# mutant's result does not depend on luck, and keeps no example database between mutants.
+settings.register_profile("mutation", derandomize=True, database=None, print_blob=False)
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

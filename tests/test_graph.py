@@ -135,3 +135,17 @@ def test_a_mesh_member_is_told_to_add_the_stanza_under_its_own_resources() -> No
         "spec.workload.resources: shop/app calls shop/db, but shop/db has not agreed, so no traffic is allowed "
         "between them (hint: the owner of shop/db adds `app: {type: service, direction: inbound}` under "
         "`spec.resources`)"]
+
+
+@pytest.mark.parametrize("dependency", [
+    {"type": "secret"},
+    {"type": "volume", "params": {"size": "1Gi"}},
+    {"type": "gpu", "params": {"count": 1}},
+    {"type": "external-service", "params": {"endpoints": {"api": "https://b.example.com"}}},
+], ids=lambda d: d["type"])
+def test_only_a_service_dependency_can_open_an_edge(dependency: dict[str, Any]) -> None:
+    """A secret, volume, GPU or external endpoint named like a workload is no call to it, even when that
+    workload admits the name inbound: only `type: service` takes part in the agreement."""
+    graph = _graph(_svc("a", b=dependency), _svc("b", a={"type": "service", "direction": "inbound"}))
+    assert graph.edges == []
+    assert [(o.caller[1], o.callee[1], o.declared_by[1]) for o in graph.one_sided] == [("a", "b", "b")]

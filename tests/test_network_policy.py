@@ -18,8 +18,12 @@ PLATFORM = LatticePlatformSpec.model_validate({"dns": {"searchDomains": ["ec2.in
                                        "orders.shop.svc.cluster.local.ec2.internal",
                                        "orders.shop.svc.cluster.local.shop.svc.cluster.local",
                                        "orders.shop.svc.cluster.local.svc.cluster.local"]),
-    # Five dots or more: asked as written, once.
+    # ndots (5) dots or more: asked as written, once.
     ("a.b.c.d.e.example.com", ["a.b.c.d.e.example.com"]),
+    ("b.c.d.e.example.com", ["b.c.d.e.example.com"]),
+    # one dot short of ndots: searched first
+    ("c.d.e.example.com", ["c.d.e.example.com", "c.d.e.example.com.cluster.local", "c.d.e.example.com.ec2.internal",
+                           "c.d.e.example.com.shop.svc.cluster.local", "c.d.e.example.com.svc.cluster.local"]),
 ])
 def test_dns_rules_cover_the_resolvers_search_path(name: str, expected: list[str]) -> None:
     assert resolvable_names([name], "shop", PLATFORM) == expected
