@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -13,8 +14,8 @@ from lattice.api import is_lattice_document, parse_resource
 from lattice.cli import loader, output, workers
 from lattice.cli.loader import Document
 from lattice.cli.main import app
-from lattice.errors import LatticeError
 from lattice.compiler import CompileContext
+from lattice.errors import LatticeError
 from lattice.fleet import FleetResult, ServiceOutcome, Sourced, compile_fleet
 
 INPUTS = Path(__file__).parent / "inputs"
@@ -29,10 +30,8 @@ def _items(paths: list[Path]) -> list[Sourced]:
     for file in loader.collect_files([str(p) for p in paths]):
         for entry in loader.read_file(file):
             if isinstance(entry, Document) and isinstance(entry.data, dict) and is_lattice_document(entry.data):
-                try:
+                with contextlib.suppress(LatticeError):  # the invalid inputs: refused before any compiling
                     items.append(Sourced(entry.source, parse_resource(entry.data), entry.line))
-                except LatticeError:
-                    pass
     return items
 
 
