@@ -119,3 +119,22 @@ def test_the_command_compiles_a_large_fleet_in_workers_with_the_serial_bytes(
     assert parallel.exit_code == 1
     assert "warning:" in parallel.stderr and "defined twice" in parallel.stderr
     assert (parallel.exit_code, parallel.stderr, parallel.stdout) == (serial.exit_code, serial.stderr, serial.stdout)
+
+
+@needs_two_cores
+def test_a_worker_that_dies_leaves_the_answer_unchanged(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A killed worker (the kernel's out-of-memory killer) must neither hang the command nor change its output:
+    the fleet is compiled again in this process."""
+    items = _items(FLEETS["everything"])
+    parent, real = os.getpid(), workers.compile_workload
+
+    def dies_in_a_worker(item: Sourced, context: CompileContext) -> ServiceOutcome | None:
+        if os.getpid() != parent:
+            os._exit(9)
+        return real(item, context)
+
+    monkeypatch.setattr(workers, "compile_workload", dies_in_a_worker)
+    parallel = workers.compile_rendered(items, workers=2)
+    serial = compile_fleet(items)
+    assert b"".join(parallel.yaml_parts()) == render.dump_yaml_stream(serial.objects).encode()
+    assert _facts(parallel.result) == _facts(serial)

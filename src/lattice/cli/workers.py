@@ -16,6 +16,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 from lattice import render
@@ -100,8 +102,12 @@ def _parallel(ordered: list[Sourced], context: CompileContext, workers: int) -> 
     ranges = [(k, min(k + step, len(ordered))) for k in range(0, len(ordered), step)]
     _ORDERED, _CONTEXT = ordered, context
     try:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            return [pair for part in pool.imap(_compile_bounds, ranges) for pair in part]
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            return [pair for part in pool.map(_compile_bounds, ranges) for pair in part]
+    except BrokenProcessPool:
+        # A worker died (killed, out of memory): `multiprocessing.Pool` would wait for it forever. Compiling
+        # here gives the same answer, or fails the same way where it can be seen.
+        return _compile_range(ordered, context)
     finally:
         _ORDERED, _CONTEXT = [], None
 
