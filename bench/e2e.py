@@ -73,8 +73,9 @@ class SizeResult:
     input_bytes: int
     lattice: list[Run] = field(default_factory=list)
     helm: list[Run] = field(default_factory=list)
+    before: list[Run] = field(default_factory=list)  # `--before SRC`: the same command from an older source tree
     documents: dict[str, int] = field(default_factory=dict)
-    phases: dict[str, float] = field(default_factory=dict)
+    phases: dict[str, list[float]] = field(default_factory=dict)
 
     @staticmethod
     def median(runs: list[Run]) -> float | None:
@@ -93,11 +94,11 @@ def write_fleet(n: int, seed: int, root: Path) -> tuple[int, int, list[dict[str,
     return len(docs), total, docs
 
 
-def timed(cmd: list[str], out: Path) -> Run:
+def timed(cmd: list[str], out: Path, env: dict[str, str] | None = None) -> Run:
     load = os.getloadavg()[0]
     with out.open("wb") as sink:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.PIPE, env=env)
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -115,14 +116,17 @@ def count_documents(path: Path) -> int:
 
 
 PHASES = r"""
-import gc, json, sys, time
+import gc, json, os, sys, time
 gc.disable()
-clock = time.perf_counter
+marks = []
+def clock():
+    t = os.times()  # CPU of this process and of the workers it waited for
+    marks.append((time.perf_counter(), t.user + t.system + t.children_user + t.children_system))
+    return len(marks) - 1
 t0 = clock()
 from lattice.api import parse_resource
-from lattice.cli import loader
-from lattice.cli.output import yaml_stream
-from lattice.fleet import Sourced, compile_fleet
+from lattice.cli import loader, workers
+from lattice.fleet import Sourced, check_fleet, compile_order, finish_fleet
 t1 = clock()
 files = loader.collect_files([sys.argv[1]])
 t2 = clock()
@@ -130,21 +134,31 @@ docs = list(loader.read_documents(files))
 t3 = clock()
 items = [Sourced(d.source, parse_resource(d.data), d.line) for d in docs]
 t4 = clock()
-result = compile_fleet(items)
+checked, context, errors = check_fleet(items)
+ordered = compile_order(checked)
 t5 = clock()
-size = sum(len(part) for part in yaml_stream(result.objects))
+pairs = workers._parallel(ordered, context, workers.worker_count())
 t6 = clock()
-print(json.dumps({"imports": t1 - t0, "collect files": t2 - t1, "read YAML": t3 - t2, "validate (pydantic)": t4 - t3,
-                  "compile": t5 - t4, "render YAML": t6 - t5}))
+result = finish_fleet(ordered, [outcome for outcome, _ in pairs], context, errors)
+t7 = clock()
+rendered = workers.RenderedFleet(result, [text for outcome, text in pairs if outcome is not None])
+size = sum(len(part) for part in rendered.yaml_parts())
+t8 = clock()
+names = ["imports", "collect files", "read YAML (workers)", "validate (pydantic)", "check_fleet (graph, context)",
+         "compile+render (workers)", "fleet-wide steps", "join output"]
+print(json.dumps({name: [marks[k + 1][0] - marks[k][0], marks[k + 1][1] - marks[k][1]]
+                  for k, name in enumerate(names)}))
 """
 
 
-def phases(directory: Path) -> dict[str, float]:
+def phases(directory: Path) -> dict[str, list[float]]:
+    """Each step's [wall, CPU] seconds in one fresh process (CPU includes the workers the step waited for)."""
     proc = subprocess.run([sys.executable, "-c", PHASES, str(directory)], capture_output=True, text=True, check=True)
     return json.loads(proc.stdout)  # type: ignore[no-any-return]
 
 
-def run_size(n: int, seed: int, repeat: int, helm: Path | None, with_phases: bool, console: Console) -> SizeResult:
+def run_size(n: int, seed: int, repeat: int, helm: Path | None, with_phases: bool, console: Console,
+             before: Path | None = None) -> SizeResult:
     with tempfile.TemporaryDirectory(prefix=f"lattice-e2e-{n}-") as tmp:
         root = Path(tmp) / "fleet"
         console.print(f"[dim]size {n:,}: writing the fleet…[/dim]")
@@ -159,7 +173,11 @@ def run_size(n: int, seed: int, repeat: int, helm: Path | None, with_phases: boo
         ours, theirs = Path(tmp) / "lattice.yaml", Path(tmp) / "helm.yaml"
         for k in range(repeat):
             console.print(f"[dim]size {n:,}: run {k + 1}/{repeat}…[/dim]")
-            result.lattice.append(timed([str(LATTICE), "compile", str(root), "-o", "yaml"], ours))
+            command = [str(LATTICE), "compile", str(root), "-o", "yaml"]
+            if before is not None:
+                older = Path(tmp) / "before.yaml"
+                result.before.append(timed(command, older, {**os.environ, "PYTHONPATH": str(before)}))
+            result.lattice.append(timed(command, ours))
             if helm is not None:
                 result.helm.append(timed([str(helm), "template", "fleet", str(CHART_DIR), "-f", str(values_file)],
                                          theirs))
@@ -200,9 +218,18 @@ def report(results: list[SizeResult], info: dict[str, str], console: Console) ->
         )
     console.print(table)
     for r in results:
+        if r.before:
+            bm = SizeResult.median(r.before)
+            lm = SizeResult.median(r.lattice)
+            console.print(f"  before (--before, same run) at {r.size:,}: runs "
+                          + " ".join(f"{x.seconds:.2f} ({x.load:.1f})" for x in r.before)
+                          + f", median {bm:.2f} s, CPU {_cpu(r.before)} s, peak RSS "
+                          f"{max(x.max_rss for x in r.before) / 2**20:,.0f} MiB; "
+                          f"now {lm:.2f} s, CPU {_cpu(r.lattice)} s")
+    for r in results:
         if r.phases:
-            console.print(f"  phases at {r.size:,} (one fresh process, s): "
-                          + ", ".join(f"{k} {v:.2f}" for k, v in r.phases.items()))
+            console.print(f"  phases at {r.size:,} (one fresh process; wall s, CPU s in brackets): "
+                          + ", ".join(f"{k} {v[0]:.2f} ({v[1]:.2f})" for k, v in r.phases.items()))
     goals = Table(title="Goals", title_justify="left")
     for col in ("goal", "measured", "verdict"):
         goals.add_column(col)
@@ -237,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--no-helm", action="store_true", help="skip the helm peer")
     ap.add_argument("--phases", action="store_true", help="also time each step in one fresh process")
+    ap.add_argument("--before", type=Path, help="also run `lattice compile` with PYTHONPATH=BEFORE (an older `src/`, "
+                    "e.g. from `git archive`), alternating with the others")
     ap.add_argument("--json", type=Path, default=OUT_DIR / "e2e.json")
     args = ap.parse_args(argv)
     console = Console(width=max(150, shutil.get_terminal_size().columns), highlight=False)
@@ -245,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     if helm is not None:
         info["helm"] = subprocess.run([str(helm), "version", "--short"], capture_output=True, text=True,
                                       check=False).stdout.strip()
-    results = [run_size(n, args.seed, args.repeat, helm, args.phases, console) for n in args.sizes]
+    results = [run_size(n, args.seed, args.repeat, helm, args.phases, console, args.before) for n in args.sizes]
     ok = report(results, info, console)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"machine": info, "sizes": [asdict(r) for r in results]}, indent=2))

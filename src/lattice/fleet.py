@@ -273,29 +273,53 @@ def compile_fleet(items: list[Sourced], failed: Iterable[ObjectRef] = ()) -> Fle
 
 def _compile_fleet(items: list[Sourced], failed: Iterable[ObjectRef]) -> FleetResult:
     items, context, errors = check_fleet(items, failed)
+    ordered = compile_order(items)
+    return finish_fleet(ordered, [compile_workload(item, context) for item in ordered], context, errors)
+
+
+def compile_order(items: list[Sourced]) -> list[Sourced]:
+    """The order workloads are compiled and emitted in: by namespace, name and kind, never by file order."""
+    return sorted(items, key=lambda i: (i.ref.namespace or "", i.resource.name, i.resource.kind))
+
+
+def compile_workload(item: Sourced, context: CompileContext) -> ServiceOutcome | None:
+    """One workload's outcome, or None for a kind that is only validated. It reads nothing but the item and the
+    shared context, so workloads may be compiled in any order or in parallel (see `lattice.cli.workers`)."""
+    res = item.resource
+    result: CompileResult
+    outcome = ServiceOutcome(source=item.source, ref=item.ref)
+    try:
+        if isinstance(res, LatticeService):
+            result = compile_service(res, context)
+        elif isinstance(res, LatticeMeshMember):
+            result = compile_mesh_member(res, context)
+        else:
+            return None
+    except LatticeError as exc:
+        outcome.errors = exc.problems
+    except Exception as exc:  # a bug while compiling one workload fails that workload alone
+        outcome.errors = [internal_error(f"compiling {item.ref}", exc)]
+    else:
+        outcome.objects, outcome.warnings = result.objects, result.warnings
+    return outcome
+
+
+def finish_fleet(ordered: list[Sourced], results: list[ServiceOutcome | None], context: CompileContext,
+                 errors: list[Diagnostic]) -> FleetResult:
+    """The fleet-wide steps after every workload compiled (`results[k]` is `compile_workload(ordered[k])`):
+    name conflicts, one-sided and failed-peer warnings, the secret stores' readers and the gateways.
+
+    They read of each outcome's objects only the names, the ExternalSecrets, Certificates and routes, and
+    the volumes and mounts of pod templates (what `uniqueness` and `secrets.store_readers` look at)."""
     outcomes: list[ServiceOutcome] = []
     compiled: list[Sourced] = []
     others: Counter[str] = Counter()
-    for item in sorted(items, key=lambda i: (i.ref.namespace or "", i.resource.name, i.resource.kind)):
-        res = item.resource
-        result: CompileResult
-        outcome = ServiceOutcome(source=item.source, ref=item.ref)
-        try:
-            if isinstance(res, LatticeService):
-                result = compile_service(res, context)
-            elif isinstance(res, LatticeMeshMember):
-                result = compile_mesh_member(res, context)
-            else:
-                others[res.kind] += 1
-                continue
-        except LatticeError as exc:
-            outcome.errors = exc.problems
-        except Exception as exc:  # a bug while compiling one workload fails that workload alone
-            outcome.errors = [internal_error(f"compiling {item.ref}", exc)]
+    for item, maybe in zip(ordered, results, strict=True):
+        if maybe is None:
+            others[item.resource.kind] += 1
         else:
-            outcome.objects, outcome.warnings = result.objects, result.warnings
-        outcomes.append(outcome)
-        compiled.append(item)
+            outcomes.append(maybe)
+            compiled.append(item)
     cluster_objects = platform_objects(context)
     _refuse_name_conflicts(outcomes, compiled, context, cluster_objects)
     _refuse_listener_overflow(outcomes, compiled)

@@ -18,8 +18,9 @@ from lattice.api.crd import all_crds
 from lattice.cli import graph_view
 from lattice.cli.documents import misspelt_group
 from lattice.cli.loader import Document, LoadError, UsageError, collect_files, read_documents
-from lattice.cli.output import out_dir_problem, write_out_dir, yaml_stream
+from lattice.cli.output import out_dir_problem, write_out_dir
 from lattice.cli.report import emit, format_problem, summary_table
+from lattice.cli.workers import RenderedFleet, compile_rendered
 from lattice.collector import collector_paused
 from lattice.compiler.meta import Obj
 from lattice.errors import LatticeError, ObjectRef, Problem, printable
@@ -132,15 +133,17 @@ def _failed_inputs(result: FleetResult) -> int:
     return len(refused) + sum(1 for outcome in result.services if not outcome.ok)
 
 
-def _compile(paths: list[str]) -> tuple[FleetResult, int, int]:
+def _compile(paths: list[str], *, render_yaml: bool = False) -> tuple[FleetResult, int, int, RenderedFleet | None]:
     """The one path `compile` and `validate` share: load, compile the fleet, print every problem.
     Returns the result, how many inputs failed and how many parsed, so `validate` refuses exactly what
-    `compile` refuses."""
+    `compile` refuses; with `render_yaml`, also each workload's YAML, compiled and rendered on every core
+    (`lattice.cli.workers`; the result's objects are then skeletons)."""
     with collector_paused():  # loading, compiling and rendering allocate no cycles (see lattice.collector)
         unparsed: list[ObjectRef] = []
         items, docs, load_errors = _load(paths, unparsed)
-        result = compile_fleet(items, unparsed)
-        return result, load_errors + _report(result, items, docs), len(items)
+        rendered = compile_rendered(items, unparsed) if render_yaml else None
+        result = rendered.result if rendered is not None else compile_fleet(items, unparsed)
+        return result, load_errors + _report(result, items, docs), len(items), rendered
 
 
 @app.command("compile")
@@ -158,7 +161,8 @@ def compile_command(
             emit(f"error: --out-dir {printable(str(out_dir))}: {problem}\n"
                  "  hint: name a directory that exists or can be created")
             raise typer.Exit(2)
-    result, failed, _ = _compile(paths)
+    yaml_out = not summary and out_dir is None and output is OutputFormat.yaml
+    result, failed, _, rendered = _compile(paths, render_yaml=yaml_out)
     with collector_paused():
         if summary or out_dir is not None:
             if out_dir is not None:
@@ -167,8 +171,9 @@ def compile_command(
         elif output is OutputFormat.json:
             sys.stdout.write(render.dump_json_list(result.objects))
         else:
+            assert rendered is not None
             sys.stdout.flush()
-            for part in yaml_stream(result.objects):
+            for part in rendered.yaml_parts():
                 sys.stdout.buffer.write(part)
             sys.stdout.buffer.flush()
     raise typer.Exit(1 if failed else 0)
@@ -191,7 +196,7 @@ def _out_files(result: FleetResult, out_dir: Path, output: OutputFormat) -> dict
 @app.command("validate")
 def validate_command(paths: PathsArg) -> None:
     """Check inputs as `compile` does (every check it runs, the same errors and warnings), printing no manifests."""
-    result, failed, parsed = _compile(paths)
+    result, failed, parsed, _ = _compile(paths)
     emit(f"{parsed - _failed_inputs(result)} objects valid, {failed} invalid")
     raise typer.Exit(1 if failed else 0)
 
