@@ -71,6 +71,20 @@ def test_a_declared_user_is_kept() -> None:
     assert _kubelet_starts(_pod(_outcome({"runAsUser": 1000})), "app") == (True, 1000)
 
 
+@pytest.mark.parametrize("security", [None, {"capabilities": ["NET_BIND_SERVICE"]}, {"runAsNonRoot": True}])
+def test_a_non_root_container_that_names_no_user_never_runs_in_the_root_group(security: dict[str, Any] | None
+                                                                              ) -> None:
+    # With the platform's user and no group, the runtime would take the image's group, often 0 (root's).
+    (container,) = _pod(_outcome(security))["containers"]
+    ctx = container["securityContext"]
+    assert (ctx["runAsUser"], ctx["runAsGroup"]) == (65532, 65532)
+
+
+def test_a_declared_group_is_kept() -> None:
+    (container,) = _pod(_outcome({"runAsGroup": 3000}))["containers"]
+    assert (container["securityContext"]["runAsUser"], container["securityContext"]["runAsGroup"]) == (65532, 3000)
+
+
 @pytest.mark.parametrize("security", [{"runAsNonRoot": False}, {"runAsUser": 0}])
 def test_a_root_override_gets_no_made_up_user(security: dict[str, Any]) -> None:
     (container,) = _pod(_outcome(security))["containers"]
