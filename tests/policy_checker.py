@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,15 +92,17 @@ def _label_value(key: str, pod: Pod) -> str | None:
     return pod.label_map.get(key.removeprefix("k8s:").removeprefix("any:"))
 
 
-def label_matches(selector: Mapping[str, Any], pod: Pod) -> bool:
+def selector_matches(selector: Mapping[str, Any], value_of: Callable[[str], str | None]) -> bool:
+    """A label selector over any label lookup, as Kubernetes and Cilium read it: `NotIn` and `DoesNotExist`
+    also match an endpoint without the label."""
     unknown = set(selector) - {"matchLabels", "matchExpressions"}
     if unknown:
         raise UnknownShape(f"selector fields {sorted(unknown)}")
     for key, value in (selector.get("matchLabels") or {}).items():
-        if _label_value(key, pod) != value:
+        if value_of(key) != value:
             return False
     for expr in selector.get("matchExpressions") or []:
-        actual = _label_value(expr["key"], pod)
+        actual = value_of(expr["key"])
         op, values = expr["operator"], expr.get("values", [])
         if op not in ("In", "NotIn", "Exists", "DoesNotExist"):
             raise UnknownShape(f"selector operator {op!r}")
@@ -108,6 +110,10 @@ def label_matches(selector: Mapping[str, Any], pod: Pod) -> bool:
                 (op == "Exists" and actual is None) or (op == "DoesNotExist" and actual is not None):
             return False
     return True
+
+
+def label_matches(selector: Mapping[str, Any], pod: Pod) -> bool:
+    return selector_matches(selector, lambda key: _label_value(key, pod))
 
 
 def _names_namespace(selector: Mapping[str, Any]) -> bool:

@@ -9,21 +9,13 @@ import pytest
 
 from lattice.api.platform import LatticePlatformSpec
 from lattice.compiler.platform import cluster_objects
+from tests.policy_checker import selector_matches
 
 NAMESPACE = "k8s:io.kubernetes.pod.namespace"
 
 
 def _cilium_selects(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
-    """Cilium's label selector: `NotIn` and `DoesNotExist` also match an endpoint without the label."""
-    for key, value in (selector.get("matchLabels") or {}).items():
-        if labels.get(key) != value:
-            return False
-    for expr in selector.get("matchExpressions") or []:
-        actual, op, values = labels.get(expr["key"]), expr["operator"], expr.get("values", [])
-        if (op == "In" and actual not in values) or (op == "NotIn" and actual in values) or \
-                (op == "Exists" and actual is None) or (op == "DoesNotExist" and actual is not None):
-            return False
-    return True
+    return selector_matches(selector, labels.get)
 
 
 def _default_deny(platform: LatticePlatformSpec) -> Mapping[str, Any]:

@@ -14,6 +14,7 @@ from lattice.api import parse_resource
 from lattice.cli.main import app
 from lattice.fleet import FleetResult, Sourced, compile_fleet
 from tests.conftest import EXAMPLES, load_fleet
+from tests.policy_checker import selector_matches
 from tests.support.schemas import assert_valid
 
 ALL_NAMESPACES = ["commerce", "storefront", "finance", "default", "kube-system", "external-secrets"]
@@ -37,14 +38,7 @@ def _serves(store: Mapping[str, Any], namespace: str) -> bool:
 
 
 def _selector_matches(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
-    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
-        return False
-    for expr in selector.get("matchExpressions") or []:
-        actual, op, values = labels.get(expr["key"]), expr["operator"], expr.get("values", [])
-        if (op == "In" and actual not in values) or (op == "NotIn" and actual in values) or \
-                (op == "Exists" and actual is None) or (op == "DoesNotExist" and actual is not None):
-            return False
-    return True
+    return selector_matches(selector, labels.get)
 
 
 def _stores(result: FleetResult) -> dict[str, Mapping[str, Any]]:
