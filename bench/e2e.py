@@ -42,6 +42,7 @@ from rich.table import Table
 from compile import (
     CHART_DIR,
     OUT_DIR,
+    Goals,
     ensure_helm,
     fleet_facts,
     generate_fleet,
@@ -230,31 +231,21 @@ def report(results: list[SizeResult], info: dict[str, str], console: Console) ->
         if r.phases:
             console.print(f"  phases at {r.size:,} (one fresh process; wall s, CPU s in brackets): "
                           + ", ".join(f"{k} {v[0]:.2f} ({v[1]:.2f})" for k, v in r.phases.items()))
-    goals = Table(title="Goals", title_justify="left")
-    for col in ("goal", "measured", "verdict"):
-        goals.add_column(col)
-    ok = True
-
-    def verdict(passed: bool | None) -> str:
-        nonlocal ok
-        ok &= bool(passed)
-        return "[yellow]NOT MEASURED[/yellow]" if passed is None else \
-            "[green]PASS[/green]" if passed else "[red]FAIL[/red]"
-
+    goals = Goals()
     big = next((r for r in results if r.size == 10_000), None)
     lm = SizeResult.median(big.lattice) if big else None
     hm = SizeResult.median(big.helm) if big else None
     rss = max(x.max_rss for x in big.lattice) if big and big.lattice else None
     exit_ok = all(x.exit_code == 0 for r in results for x in r.lattice + r.helm)
-    goals.add_row(f"10,000 services end to end ≤ {GOAL_SECONDS_10K:g} s", f"{lm:.2f} s (median)" if lm else "n/a",
-                  verdict(lm <= GOAL_SECONDS_10K if lm else None))
-    goals.add_row(f"≥ {GOAL_VS_HELM:g}× faster than helm's one-release render (same run)",
-                  f"{hm / lm:.2f}×" if lm and hm else "n/a", verdict(hm / lm >= GOAL_VS_HELM if lm and hm else None))
-    goals.add_row("peak RSS ≤ 1 GiB at 10,000", f"{rss / 2**20:,.0f} MiB" if rss else "n/a",
-                  verdict(rss <= GOAL_RSS_BYTES if rss else None))
-    goals.add_row("every run exits 0", "yes" if exit_ok else "no", verdict(exit_ok))
-    console.print(goals)
-    return ok
+    goals.add(f"10,000 services end to end ≤ {GOAL_SECONDS_10K:g} s", f"{lm:.2f} s (median)" if lm else "n/a",
+              lm <= GOAL_SECONDS_10K if lm else None)
+    goals.add(f"≥ {GOAL_VS_HELM:g}× faster than helm's one-release render (same run)",
+              f"{hm / lm:.2f}×" if lm and hm else "n/a", hm / lm >= GOAL_VS_HELM if lm and hm else None)
+    goals.add("peak RSS ≤ 1 GiB at 10,000", f"{rss / 2**20:,.0f} MiB" if rss else "n/a",
+              rss <= GOAL_RSS_BYTES if rss else None)
+    goals.add("every run exits 0", "yes" if exit_ok else "no", exit_ok)
+    console.print(goals.table)
+    return goals.passed
 
 
 def main(argv: list[str] | None = None) -> int:
