@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from lattice import render
 from lattice.api import is_lattice_document, parse_resource
-from lattice.cli import loader, output, workers
+from lattice.cli import loader, workers
 from lattice.cli.loader import Document
 from lattice.cli.main import app
 from lattice.compiler import CompileContext
@@ -114,7 +114,6 @@ def test_the_command_compiles_a_large_fleet_in_workers_with_the_serial_bytes(
     monkeypatch.setattr(workers, "compile_workload", real)
     monkeypatch.setattr(workers, "PARALLEL_MIN_WORKLOADS", 10**9)
     monkeypatch.setattr(loader, "PARALLEL_MIN_FILES", 10**9)
-    monkeypatch.setattr(output, "PARALLEL_MIN_OBJECTS", 10**9)
     serial = runner.invoke(app, ["compile", str(tmp_path)])
     assert parallel.exit_code == 1
     assert "warning:" in parallel.stderr and "defined twice" in parallel.stderr

@@ -1,4 +1,4 @@
-"""Writing what was compiled: the YAML stream (rendered on every core for large fleets) and `--out-dir`.
+"""Writing what was compiled into `--out-dir` (the YAML stream to stdout is rendered by `cli/workers.py`).
 
 `--out-dir` is checked before anything is compiled (a file in its place, or a directory that cannot be
 created, is a usage error), and its files are written into a fresh directory beside it first and then moved
@@ -7,46 +7,10 @@ in one by one with `os.replace`, so no file is ever half-written and a failure l
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
-
-from lattice import render
-from lattice.compiler.meta import Obj
-
-PARALLEL_MIN_OBJECTS = 2_000
-"""Below this many objects one process renders faster than starting workers."""
-
-_OBJECTS: list[Obj] = []  # what forked render workers read (inherited, never sent through a pipe)
-
-
-def yaml_stream(objects: list[Obj]) -> Iterator[bytes]:
-    """`render.dump_yaml_stream(objects)` as UTF-8, in parts, byte-identical to rendering it in one go.
-
-    Large outputs are rendered by one forked worker per core, each over a contiguous range of objects,
-    returned in order: the objects are inherited by the fork, only the text comes back."""
-    global _OBJECTS
-    workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
-    if workers < 2 or len(objects) < PARALLEL_MIN_OBJECTS or "fork" not in multiprocessing.get_all_start_methods():
-        yield render.dump_yaml_stream(objects).encode()
-        return
-    parts = workers * 4
-    step = -(-len(objects) // parts)
-    ranges = [(k, min(k + step, len(objects))) for k in range(0, len(objects), step)]
-    _OBJECTS = objects
-    try:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            for k, text in enumerate(pool.imap(_render_range, ranges)):
-                yield b"---\n" + text if k else text
-    finally:
-        _OBJECTS = []
-
-
-def _render_range(bounds: tuple[int, int]) -> bytes:
-    return render.dump_yaml_stream(_OBJECTS[bounds[0]:bounds[1]]).encode()
 
 
 def out_dir_problem(out_dir: Path) -> str | None:
