@@ -25,8 +25,23 @@ class GateReport:
     errors: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
     demand: Demand | None = None
+    authorized: str = "-"
+    """`yes (N)` for N decisions allowed, `denied (N)`, or `-` when the service asks for nothing."""
+    images: str = "-"
+    """How its images were admitted: `pinned`, `verified`, `not verified`, `not enforced`, `refused`."""
     quota: str = "-"
     """`ok`, `over`, or `-` when no quota applies to the namespace."""
+    overrides: tuple[str, ...] = ()
+    """The security deviations a policy permitted (`capability:NET_ADMIN`, ...)."""
+
+    @property
+    def cost(self) -> str:
+        """The hourly cost at the baseline pod count, and at the most pods when it autoscales."""
+        if self.demand is None:
+            return "-"
+        base, top = self.demand.cost_per_hour, self.demand.max_cost_per_hour
+        shown = f"{base:.2f}/h"
+        return shown if top == base else f"{shown} (max {top:.2f}/h)"
 
 
 @dataclass(frozen=True, slots=True)
