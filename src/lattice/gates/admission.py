@@ -17,6 +17,9 @@ from lattice.api.service import LatticeService
 from lattice.errors import Problem
 from lattice.gates.quota import Demand, Quota, admit, demand
 
+GATE_CONDITIONS = {"Authorized": "Denied", "ImagesVerified": "ImageRefused", "QuotaAvailable": "OverQuota"}
+"""The status condition each gate reports on, and the reason it gives when the gate refuses."""
+
 
 @dataclass(slots=True)
 class GateReport:
@@ -33,6 +36,14 @@ class GateReport:
     """`ok`, `over`, or `-` when no quota applies to the namespace."""
     overrides: tuple[str, ...] = ()
     """The security deviations a policy permitted (`capability:NET_ADMIN`, ...)."""
+    by_condition: dict[str, list[Problem]] = field(default_factory=dict)
+    """The refusals again, by the condition of the gate that refused (GATE_CONDITIONS)."""
+
+    def refuse(self, condition: str, problems: list[Problem]) -> None:
+        assert condition in GATE_CONDITIONS, condition
+        if problems:
+            self.errors.extend(problems)
+            self.by_condition.setdefault(condition, []).extend(problems)
 
     @property
     def cost(self) -> str:
@@ -69,6 +80,6 @@ def admit_services(services: Sequence[LatticeService], gates: FleetGates,
             continue
         over = refused.get((svc.namespace, svc.name))
         if over:
-            report.errors.extend(over)
+            report.refuse("QuotaAvailable", over)
         report.quota = "over" if over else "ok" if not report.errors else "-"
     return reports
