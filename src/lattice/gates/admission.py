@@ -36,6 +36,8 @@ class GateReport:
     """`ok`, `over`, or `-` when no quota applies to the namespace."""
     overrides: tuple[str, ...] = ()
     """The security deviations a policy permitted (`capability:NET_ADMIN`, ...)."""
+    denied_secrets: frozenset[tuple[str, str]] = frozenset()
+    """(provider, path) of each secret authorization denied: the controller deletes their ExternalSecrets."""
     by_condition: dict[str, list[Problem]] = field(default_factory=dict)
     """The refusals again, by the condition of the gate that refused (GATE_CONDITIONS)."""
 
