@@ -1,6 +1,8 @@
 """Pictures of the fleet graph: a table, Mermaid, Graphviz dot, and SVG through Graphviz when installed.
 
-Agreed edges are solid; one-sided declarations are dashed and labelled with the side that is missing.
+Agreed edges are solid (labelled when only the callee's permitted `*` agrees); one-sided declarations are
+dashed and labelled with the side that is missing, and a `*` without its `AllowWildcard` permit is a dashed edge
+from `*` that says so.
 """
 
 from __future__ import annotations
@@ -12,7 +14,11 @@ from dataclasses import dataclass
 
 from rich.table import Table
 
+from lattice.api.workload import ANY_CALLER
 from lattice.graph import FleetGraph, Key, show
+
+WILDCARD_LABEL = "any caller (`*`)"
+UNPERMITTED_LABEL = "admits nobody: `*` needs an AllowWildcard permit"
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +34,12 @@ def edges(graph: FleetGraph, namespace: str | None = None) -> tuple[list[str], l
     def keep(*keys: Key) -> bool:
         return namespace is None or any(k[0] == namespace for k in keys)
 
-    out: list[Edge] = [Edge(show(a), show(b), True) for a, b in graph.edges if keep(a, b)]
+    out: list[Edge] = [Edge(show(a), show(b), True, WILDCARD_LABEL if (a, b) in graph.wildcard_edges else "")
+                       for a, b in graph.edges if keep(a, b)]
+    permitted = {callee for _, callee in graph.wildcard_edges}
+    for callee in sorted(graph.wildcard_declarers):
+        if keep(callee) and callee not in permitted:
+            out.append(Edge(ANY_CALLER, show(callee), False, UNPERMITTED_LABEL))
     for one in graph.one_sided:
         if keep(one.caller, one.callee):
             side = f"{show(one.missing)} has not declared it {one.missing_direction}"
@@ -48,7 +59,10 @@ def table(graph: FleetGraph, namespace: str | None = None) -> Table:
     nodes, drawn = edges(graph, namespace)
     for edge in drawn:
         status = "[green]agreed[/]" if edge.agreed and not edge.label else (
-            "external" if edge.label == "external" else f"[yellow]one-sided[/] ({edge.label})")
+            f"[green]agreed[/] ({edge.label})" if edge.label == WILDCARD_LABEL else
+            "external" if edge.label == "external" else
+            f"[yellow]not agreed[/] ({edge.label})" if edge.label == UNPERMITTED_LABEL else
+            f"[yellow]one-sided[/] ({edge.label})")
         view.add_row(edge.source, edge.target, status)
     isolated = sorted(set(nodes) - {e.source for e in drawn} - {e.target for e in drawn})
     for node in isolated:
