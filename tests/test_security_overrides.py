@@ -290,3 +290,16 @@ def test_no_policy_names_a_host_networked_peer_and_both_sides_hear_why() -> None
            "outside the mesh and with its node's network identity, so no policy admits traffic between them " \
            "(hint: remove `hostNetwork` from team/agent (under `spec.workload.security`), or remove the " \
            "declaration)" in [w.split(": ", 1)[1] for w in by_name["dashboard"]]
+
+
+def test_a_host_networked_workload_cannot_be_routed() -> None:
+    """The Gateway's egress names its backends' pods, which a host-networked pod is not: the route would never
+    connect, so the service is refused, with nothing emitted."""
+    doc = _doc(pod={"hostNetwork": True})
+    doc["spec"]["ingress"] = {"routes": {"site": {"hosts": ["app.example.com"]}}}
+    (outcome,) = _compile(doc).services
+    assert outcome.objects == []
+    assert [e.render() for e in outcome.errors] == [
+        f"{POD}.hostNetwork: a host-networked workload cannot be routed: the ingress Gateway's policy admits its "
+        "backends by their pods' identity, which host-networked pods do not have, so the route would never connect "
+        "(hint: remove `hostNetwork`, or remove `spec.ingress`)"]

@@ -74,6 +74,7 @@ def compile_service(svc: LatticeService, context: CompileContext) -> CompileResu
                                user_labels=user_labels)
     problems = secrets.metadata_problems(svc.metadata.labels, svc.metadata.annotations, workload.resources)
     problems += gpu.model_problems(workload.resources, platform.gpu)
+    problems += security.problems(workload, routed=spec.ingress is not None)
     budget_errors, budget_warnings = budget.problems(workload.containers, platform.defaults.resources,
                                                      "spec.workload.containers")
     if cfg.problems or problems or budget_errors:

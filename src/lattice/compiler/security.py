@@ -88,6 +88,18 @@ def host_network(workload: Workload) -> bool:
     return workload.security is not None and workload.security.host_network is True
 
 
+def problems(workload: Workload, *, routed: bool, base: str = WORKLOAD_PATH) -> list[Problem]:
+    """Deviations the rest of the spec cannot work with: the ingress Gateway reaches a backend only through a
+    rule naming the backend's pods (`ingress.gateways`), which never matches a host-networked pod."""
+    if routed and host_network(workload):
+        return [Problem(f"{base}.security.hostNetwork",
+                        "a host-networked workload cannot be routed: the ingress Gateway's policy admits its backends "
+                        "by their pods' identity, which host-networked pods do not have, so the route would never "
+                        "connect",
+                        "remove `hostNetwork`, or remove `spec.ingress`")]
+    return []
+
+
 def warnings(workload: Workload, *, base: str = WORKLOAD_PATH) -> list[Problem]:
     """What a permitted deviation changes beyond the pod spec, said where it is asked for."""
     out = []
