@@ -303,3 +303,15 @@ def test_a_host_networked_workload_cannot_be_routed() -> None:
         f"{POD}.hostNetwork: a host-networked workload cannot be routed: the ingress Gateway's policy admits its "
         "backends by their pods' identity, which host-networked pods do not have, so the route would never connect "
         "(hint: remove `hostNetwork`, or remove `spec.ingress`)"]
+
+
+def test_a_host_networked_pod_is_scraped_in_plain_text_in_a_sidecar_mesh() -> None:
+    """No sidecar is injected beside it, so it serves plain text: an mTLS scrape would never connect."""
+    platform = {"apiVersion": "lattice.dev/v1alpha1", "kind": "LatticePlatform", "metadata": {"name": "default"},
+                "spec": {"mesh": {"mode": "sidecar"}}}
+    result = _compile(platform, _doc(pod={"hostNetwork": True}), _doc("meshed"))
+    endpoints = {o["metadata"]["name"]: o["spec"]["endpoints"] for s in result.services for o in s.objects
+                 if o["kind"] == "VMServiceScrape"}
+    assert "tlsConfig" not in endpoints["app"][0] and "scheme" not in endpoints["app"][0]
+    assert endpoints["meshed"][0]["scheme"] == "https"  # a pod with its sidecar is scraped over mTLS
+    assert "sidecar.istio.io/inject" not in _pod(result)["metadata"]["labels"]

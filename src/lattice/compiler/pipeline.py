@@ -99,8 +99,10 @@ def compile_service(svc: LatticeService, context: CompileContext) -> CompileResu
         autoscaling.scaled_object(name, namespace, spec.autoscaling, spec.replicas, user_labels)
         if spec.autoscaling else None,
     ]
+    node_host_network = security.host_network(workload)
     scrape = observability.scrape_target(name, namespace, workload.ports, platform.metrics, user_labels,
-                                         sidecar=platform.mesh.mode == "sidecar")
+                                         # no sidecar beside a host-networked pod: it serves plain text
+                                         sidecar=platform.mesh.mode == "sidecar" and not node_host_network)
     if scrape is None:
         warnings.append(observability.no_scrape_target_warning(workload.ports))
     objects.append(scrape)
