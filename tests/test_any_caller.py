@@ -9,6 +9,7 @@ import dataclasses
 from typing import Any
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -245,7 +246,6 @@ def test_graph_shows_wildcard_edges_and_the_missing_permit() -> None:
 
 def test_lattice_graph_table_without_permits(tmp_path: Any) -> None:
     """`lattice graph` decides no policy: every `*` shows as needing its permit."""
-    import yaml
     path = tmp_path / "fleet.yaml"
     path.write_text(yaml.safe_dump_all(_fleet()))
     result = CliRunner().invoke(app, ["graph", str(path)])

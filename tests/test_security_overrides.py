@@ -11,11 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
 from lattice.api import parse_resource
 from lattice.api.service import LatticeService
+from lattice.cli.main import app
 from lattice.compiler.meta import Obj
 from lattice.compiler.security import Deviation, capability_name, deviations
 from lattice.errors import LatticeError
@@ -315,3 +318,15 @@ def test_a_host_networked_pod_is_scraped_in_plain_text_in_a_sidecar_mesh() -> No
     assert "tlsConfig" not in endpoints["app"][0] and "scheme" not in endpoints["app"][0]
     assert endpoints["meshed"][0]["scheme"] == "https"  # a pod with its sidecar is scraped over mTLS
     assert "sidecar.istio.io/inject" not in _pod(result)["metadata"]["labels"]
+
+
+def test_lattice_graph_does_not_draw_a_host_networked_edge_as_open(tmp_path: Any) -> None:
+    docs = [_doc("agent", pod={"hostNetwork": True}, resources={"dashboard": {"type": "service",
+                                                                              "direction": "inbound"}}),
+            _doc("dashboard", resources={"agent": {"type": "service"}})]
+    path = tmp_path / "fleet.yaml"
+    path.write_text(yaml.safe_dump_all(docs))
+    result = CliRunner().invoke(app, ["graph", str(path), "--format", "mermaid"])
+    assert result.exit_code == 0, result.stdout
+    assert ('    n_team_dashboard -.->|"agreed, but no policy admits it: team/agent runs with hostNetwork"| '
+            "n_team_agent\n") in result.stdout
