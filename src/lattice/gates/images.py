@@ -276,7 +276,8 @@ def _decide_trust(
         decision.notes.append(f"trust not enforced: ImageProvider `{provider_name}` sets `trust.enforce: false`")
         return State.NOT_ENFORCED
     if verification is None:
-        decision.notes.append("signatures not verified (run with --verify-images)")
+        decision.notes.append("signatures not verified (run with --verify-images)" if digest is not None else
+                              "signatures not verified (no digest to verify)")
         return State.PINNED if digest is not None else State.NOT_VERIFIED
     if verification.verified_by is not None:
         return State.VERIFIED

@@ -124,7 +124,7 @@ class RegistryClient:
     def resolve(self, registry: str, repository: str, tag: str) -> str:
         """The digest `tag` points to now: the `Docker-Content-Digest` of a HEAD, or, when a registry omits it,
         the SHA-256 of the manifest fetched with GET."""
-        what = f"`{registry}/{repository}:{tag}`"
+        what = f"tag `{tag}` in repository `{repository}`"
         response = self._send("HEAD", registry, repository, f"manifests/{tag}", {"Accept": MANIFEST_ACCEPT}, what)
         digest = str(response.headers.get("Docker-Content-Digest", ""))
         if SHA256_DIGEST.fullmatch(digest):
@@ -133,7 +133,7 @@ class RegistryClient:
 
     def manifest(self, registry: str, repository: str, reference: str) -> Manifest:
         """The manifest at a tag or digest, raw. Fetched by digest, its bytes must hash to that digest."""
-        what = f"manifest `{reference}` of `{registry}/{repository}`"
+        what = f"manifest `{reference}` in repository `{repository}`"
         response = self._send("GET", registry, repository, f"manifests/{reference}", {"Accept": MANIFEST_ACCEPT},
                               what)
         raw = response.content
@@ -146,14 +146,14 @@ class RegistryClient:
     def blob(self, registry: str, repository: str, digest: str) -> bytes:
         """A blob's raw bytes. Not checked against `digest` here: the signature checks do that and say what
         it means (a tampered payload)."""
-        what = f"blob `{digest}` of `{registry}/{repository}`"
+        what = f"blob `{digest}` in repository `{repository}`"
         return self._send("GET", registry, repository, f"blobs/{digest}", {}, what).content
 
     def referrers(self, registry: str, repository: str, digest: str) -> list[dict[str, Any]]:
         """The descriptors of the artifacts whose `subject` is `digest`: from the referrers API, or, where a
         registry has none (404, e.g. distribution 2.8), from the index at the tag `sha256-<hex>`; none when
         neither exists."""
-        what = f"referrers of `{registry}/{repository}@{digest}`"
+        what = f"referrers of `{digest}` in repository `{repository}`"
         try:
             response = self._send("GET", registry, repository, f"referrers/{digest}", {"Accept": OCI_INDEX}, what)
             raw = response.content
