@@ -26,8 +26,10 @@ _DEFAULT_TAG = "latest"
 # is allowed here only in the domain (Go's grammar allows it there); lattice.api.workload has already refused
 # anything else an image reference cannot hold.
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_DOMAIN_COMPONENT = r"(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])"
+_DOMAIN = rf"{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*(?::[0-9]+)?"
 _REFERENCE = re.compile(
-    rf"(?P<name>[A-Za-z0-9.-]+(?::[0-9]+)?(?:/{_COMPONENT})*|{_COMPONENT}(?:/{_COMPONENT})*)"
+    rf"(?P<name>(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*)"
     r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
     r"(?:@(?P<digest>[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-fA-F]{32,}))?"
 )
