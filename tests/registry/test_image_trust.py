@@ -4,9 +4,11 @@ authority tried."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 
+import httpx
 import pytest
 
 from lattice.api.image_provider import ImageProviderSpec
@@ -222,3 +224,29 @@ def test_verify_time_per_image_on_loopback(registry: RegistryProcess, pusher: Pu
     assert all(check.state is State.VERIFIED for check in result.values())
     print(f"\nresolve + verify (both formats): {elapsed / len(refs) * 1000:.1f} ms per image on loopback")
     assert elapsed / len(refs) < 1.0
+
+
+def test_signature_whose_payload_was_deleted_is_reported(registry: RegistryProcess, pusher: Pusher) -> None:
+    digest = pusher.image("deleted/app", "v1", content=b"deleted")
+    push_tag_signature(pusher, "deleted/app", digest, RELEASE)
+    payload = simple_signing_payload(f"{registry.host}/deleted/app", digest)
+    payload_digest = "sha256:" + hashlib.sha256(payload).hexdigest()
+    assert httpx.delete(f"{registry.url}/v2/deleted/app/blobs/{payload_digest}").status_code == 202
+    check = _check(registry, f"{registry.host}/deleted/app@{digest}")
+    assert _problem(check).endswith(
+        f"authority `release`: tag `{digest.replace(':', '-')}.sig` layer 0: its payload {payload_digest} is "
+        "missing from the registry")
+
+
+def test_skip_verification_permit_admits_an_unsigned_image(registry: RegistryProcess, pusher: Pusher) -> None:
+    digest = pusher.image("waived/app", "v1", content=b"waived")
+    with RegistryClient() as client:
+        result = check_images({"api": f"{registry.host}/waived/app:v1", "sidecar": f"{registry.host}/waived/app:v1"},
+                              _providers(registry), Images(), resolve=True, verify=True, client=client,
+                              skip_verification={"api"})
+    assert result["api"].admitted and result["api"].state is State.NOT_VERIFIED
+    assert result["api"].pinned == f"{registry.host}/waived/app@{digest}"
+    assert result["api"].notes[0].startswith(
+        f"signature check waived by a SkipImageVerification permit: image `{registry.host}/waived/app:v1` ({digest}) "
+        "has no valid signature")
+    assert not result["sidecar"].admitted

@@ -34,6 +34,7 @@ _REFERENCE = re.compile(
     r"(?:@(?P<digest>[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-fA-F]{32,}))?"
 )
 SHA256_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+CONTAINERS_PATH = "spec.workload.containers"
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,8 +173,8 @@ class ImageCheck:
         return not self.problems
 
 
-def image_path(container: str) -> str:
-    return join_path("spec", "workload", "containers", container, "image")
+def image_path(container: str, containers_path: str = CONTAINERS_PATH) -> str:
+    return join_path(containers_path, container, "image")
 
 
 @dataclass(slots=True)
@@ -198,12 +199,14 @@ def decide_image(
     resolve_error: str | None = None,
     verification: Verification | None = None,
     skip_verification: bool = False,
+    containers_path: str = CONTAINERS_PATH,
 ) -> ImageCheck:
     """Decide one container's image from what is known: the reference, the providers, the platform's image
     rules, and what the registry said when it was asked (`resolved_digest`/`resolve_error` for `--resolve`,
     `verification` for `--verify-images`). `skip_verification` is a Cedar `SkipImageVerification` permit: a
-    failed or missing signature check is then a note, not a refusal."""
-    path = image_path(container)
+    failed or missing signature check is then a note, not a refusal. Problems are placed at
+    `<containers_path>.<container>.image`."""
+    path = image_path(container, containers_path)
     try:
         image = parse_reference(reference)
     except InvalidReference as error:

@@ -8,7 +8,10 @@ from collections.abc import Mapping, Set
 from lattice.api.image_provider import ImageProviderSpec
 from lattice.api.platform import Images
 from lattice.gates.images import (
+    CONTAINERS_PATH,
+    SHA256_DIGEST,
     ImageCheck,
+    ImageName,
     InvalidReference,
     Verification,
     decide_image,
@@ -29,60 +32,77 @@ def check_images(
     client: RegistryClient | None = None,
     cache: VerificationCache | None = None,
     skip_verification: Set[str] = frozenset(),
+    containers_path: str = CONTAINERS_PATH,
 ) -> dict[str, ImageCheck]:
     """The gate's answer for each container (`refs`: container name -> image reference).
 
     `resolve` looks tags up and pins their digests. `verify` checks signatures where the matching provider
     enforces trust; a tag is then resolved too, since only a digest can be verified (and the digest verified is
     the one pinned). `skip_verification` names the containers a Cedar `SkipImageVerification` permit covers:
-    their failed checks become notes. With neither flag, no network call is made and `client` is not needed."""
+    their failed checks become notes. `containers_path` is where the kind keeps its containers, for the field
+    paths of problems. With neither flag no network call is made and `client` is not used."""
     if not (resolve or verify):
         return {name: decide_image(container=name, reference=ref, providers=providers, images=images,
-                                   skip_verification=name in skip_verification) for name, ref in refs.items()}
+                                   skip_verification=name in skip_verification, containers_path=containers_path)
+                for name, ref in refs.items()}
     owned = client is None
     registry = client or RegistryClient()
     try:
-        return _check_online(refs, providers, images, verify=verify, client=registry, cache=cache,
-                             skip_verification=skip_verification)
+        session = _Session(registry, providers, cache)
+        out = {}
+        for name, ref in refs.items():
+            digest, error, verification = session.ask(ref, verify=verify)
+            out[name] = decide_image(
+                container=name, reference=ref, providers=providers, images=images, resolved_digest=digest,
+                resolve_error=error, verification=verification, skip_verification=name in skip_verification,
+                containers_path=containers_path)
+        return out
     finally:
         if owned:
             registry.close()
 
 
-def _check_online(refs: Mapping[str, str], providers: Mapping[str, ImageProviderSpec], images: Images, *,
-                  verify: bool, client: RegistryClient, cache: VerificationCache | None,
-                  skip_verification: Set[str]) -> dict[str, ImageCheck]:
-    resolved: dict[str, tuple[str | None, str | None]] = {}
-    verified: dict[tuple[str, str, str], Verification] = {}
-    out: dict[str, ImageCheck] = {}
-    for name, ref in refs.items():
+class _Session:
+    """What the registries said during one check, so an image used by several containers is asked once."""
+
+    def __init__(self, client: RegistryClient, providers: Mapping[str, ImageProviderSpec],
+                 cache: VerificationCache | None) -> None:
+        self._client = client
+        self._providers = providers
+        self._cache = cache
+        self._resolved: dict[str, tuple[str | None, str | None]] = {}
+        self._verified: dict[tuple[str, str, str], Verification] = {}
+
+    def ask(self, ref: str, *, verify: bool) -> tuple[str | None, str | None, Verification | None]:
+        """The resolved digest (None when the reference has one), why resolving failed, and the verification."""
         try:
             image = parse_reference(ref)
         except InvalidReference:
-            out[name] = decide_image(container=name, reference=ref, providers=providers, images=images)
-            continue
-        digest, error = image.digest, None
-        if digest is None:
-            if ref not in resolved:
-                try:
-                    resolved[ref] = (client.resolve(image.registry, image.repository, image.tag_or_default), None)
-                except RegistryError as failure:
-                    resolved[ref] = (None, str(failure))
-            digest, error = resolved[ref]
-        verification = None
-        provider_name = match_provider(image, providers)
-        provider = providers[provider_name] if provider_name else None
-        if verify and digest is not None and provider is not None and provider.trust.enforce \
-                and provider.trust.authorities:
-            key = (provider_name or "", image.location, digest)
-            if key not in verified:
-                verified[key] = verify_image(client, image.registry, image.repository, digest,
-                                             provider.trust.authorities, cache=cache)
-            verification = verified[key]
-        elif verify and digest is not None and provider is not None and provider.trust.enforce:
-            verification = Verification(digest)  # enforced with no authority: decide_image says so
-        out[name] = decide_image(
-            container=name, reference=ref, providers=providers, images=images,
-            resolved_digest=None if image.digest else digest, resolve_error=error,
-            verification=verification, skip_verification=name in skip_verification)
-    return out
+            return None, None, None  # decide_image reports it
+        resolved, error = self._resolve(image) if image.digest is None else (None, None)
+        digest = image.digest or resolved
+        if not verify or digest is None or not SHA256_DIGEST.fullmatch(digest):
+            return resolved, error, None
+        return resolved, error, self._verify(image, digest)
+
+    def _resolve(self, image: ImageName) -> tuple[str | None, str | None]:
+        if image.reference not in self._resolved:
+            try:
+                digest = self._client.resolve(image.registry, image.repository, image.tag_or_default)
+                self._resolved[image.reference] = (digest, None)
+            except RegistryError as failure:
+                self._resolved[image.reference] = (None, str(failure))
+        return self._resolved[image.reference]
+
+    def _verify(self, image: ImageName, digest: str) -> Verification | None:
+        provider_name = match_provider(image, self._providers)
+        if provider_name is None or not self._providers[provider_name].trust.enforce:
+            return None  # nothing to verify against: decide_image says why
+        authorities = self._providers[provider_name].trust.authorities
+        if not authorities:
+            return Verification(digest)  # enforced without authorities: decide_image refuses it
+        key = (provider_name, image.location, digest)
+        if key not in self._verified:
+            self._verified[key] = verify_image(self._client, image.registry, image.repository, digest, authorities,
+                                               cache=self._cache)
+        return self._verified[key]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from lattice.api.image_provider import Authority
 from lattice.gates import signatures
@@ -45,7 +46,9 @@ class VerificationCache:
 def find_signatures(client: RegistryClient, registry: str, repository: str,
                     digest: str) -> tuple[list[signatures.Candidate], str]:
     """Every signature artifact for `digest`: the layers of the tag `sha256-<hex>.sig`, and the sigstore bundles
-    among its referrers (the referrers API, else the `sha256-<hex>` tag index). Also says where it looked."""
+    among its referrers (the referrers API, else the `sha256-<hex>` tag index). Also says where it looked.
+    An artifact whose parts are missing from the registry is reported as unusable; an unreachable registry
+    raises."""
     sig_tag = signatures.signature_tag(digest)
     searched = f"looked for tag `{sig_tag}` and for sigstore bundles among the referrers of {digest}"
     found: list[signatures.Candidate] = []
@@ -53,23 +56,33 @@ def find_signatures(client: RegistryClient, registry: str, repository: str,
         sig_manifest = client.manifest(registry, repository, sig_tag).json()
     except NotFound:
         sig_manifest = {}
-    layers = sig_manifest.get("layers")
-    for index, layer in enumerate(layers if isinstance(layers, list) else []):
-        if not isinstance(layer, dict) or layer.get("mediaType") != signatures.SIMPLE_SIGNING_MEDIA_TYPE:
+    for index, layer in enumerate(_dicts(sig_manifest.get("layers"))):
+        if layer.get("mediaType") != signatures.SIMPLE_SIGNING_MEDIA_TYPE:
             continue
         where = f"tag `{sig_tag}` layer {index}"
-        blob = client.blob(registry, repository, str(layer.get("digest")))
+        try:
+            blob = client.blob(registry, repository, str(layer.get("digest")))
+        except NotFound:
+            found.append(signatures.Unusable(where, f"its payload {layer.get('digest')} is missing from the registry"))
+            continue
         found.append(signatures.simple_signing_candidate(where, layer, blob, digest))
     for descriptor in client.referrers(registry, repository, digest):
         if descriptor.get("artifactType") != signatures.BUNDLE_MEDIA_TYPE:
             continue
         where = f"bundle {descriptor.get('digest')}"
-        manifest = client.manifest(registry, repository, str(descriptor.get("digest"))).json()
-        layers = manifest.get("layers")
-        first = layers[0] if isinstance(layers, list) and layers and isinstance(layers[0], dict) else {}
-        blob = client.blob(registry, repository, str(first.get("digest"))) if first else b""
+        try:
+            manifest = client.manifest(registry, repository, str(descriptor.get("digest"))).json()
+            layers = _dicts(manifest.get("layers"))
+            blob = client.blob(registry, repository, str(layers[0].get("digest"))) if layers else b""
+        except NotFound as missing:
+            found.append(signatures.Unusable(where, f"it is listed but missing from the registry ({missing})"))
+            continue
         found.extend(signatures.bundle_candidates(where, manifest, blob, digest))
     return found, searched
+
+
+def _dicts(value: object) -> list[dict[str, Any]]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
 
 def verify_image(client: RegistryClient, registry: str, repository: str, digest: str,
