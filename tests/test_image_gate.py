@@ -252,3 +252,13 @@ def test_check_images_without_flags_makes_no_network_call() -> None:
     assert calls == []
     assert result["api"].problems[0].message.startswith("image `registry.example.com/app:v1` is referenced by tag")
     assert result["web"].state is State.NOT_ENFORCED
+
+
+def test_a_verification_of_another_digest_proves_nothing() -> None:
+    verification = Verification(OTHER, (AuthorityOutcome("release", True, "verified L0"),))
+    check = _decide(f"registry.example.com/app@{DIGEST}", verification=verification)
+    assert check.state is State.NOT_VERIFIED and check.verified_by is None
+    assert check.problems[0].message == (
+        f"image `registry.example.com/app@{DIGEST}` ({DIGEST}): its signatures could not be checked against "
+        "ImageProvider `internal` (authorities `release`, `backup`): the signatures checked were those of "
+        f"{OTHER}, not of the digest pinned ({DIGEST})")

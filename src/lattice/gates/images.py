@@ -284,6 +284,9 @@ def _decide_trust(
         decision.notes.append("signatures not verified (run with --verify-images)" if digest is not None else
                               "signatures not verified (no digest to verify)")
         return State.PINNED if digest is not None else State.NOT_VERIFIED
+    if verification.digest != digest:  # a verification of another digest proves nothing about this one
+        verification = Verification(digest or "", error=f"the signatures checked were those of "
+                                    f"{verification.digest}, not of the digest pinned ({digest})")
     if verification.verified_by is not None:
         return State.VERIFIED
     failure = _signature_failure(image, provider_name or "", provider, verification)
