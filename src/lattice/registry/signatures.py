@@ -43,19 +43,16 @@ class VerificationCache:
         self._entries[(digest, fingerprint)] = (self.clock() + self.ttl, outcome)
 
 
-def find_signatures(client: RegistryClient, registry: str, repository: str,
-                    digest: str) -> tuple[list[signatures.Candidate], str]:
-    """Every signature artifact for `digest`: the layers of the tag `sha256-<hex>.sig`, and the sigstore bundles
-    among its referrers (the referrers API, else the `sha256-<hex>` tag index). Also says where it looked.
-    An artifact whose parts are missing from the registry is reported as unusable; an unreachable registry
-    raises."""
+def tag_signatures(client: RegistryClient, registry: str, repository: str,
+                   digest: str) -> list[signatures.Candidate]:
+    """The simple-signing layers of the tag `sha256-<hex>.sig` (none when the tag does not exist). A layer whose
+    payload is missing from the registry is unusable; an unreachable registry raises."""
     sig_tag = signatures.signature_tag(digest)
-    searched = f"looked for tag `{sig_tag}` and for sigstore bundles among the referrers of {digest}"
     found: list[signatures.Candidate] = []
     try:
         sig_manifest = client.manifest(registry, repository, sig_tag).json()
     except NotFound:
-        sig_manifest = {}
+        return found
     for index, layer in enumerate(_dicts(sig_manifest.get("layers"))):
         if layer.get("mediaType") != signatures.SIMPLE_SIGNING_MEDIA_TYPE:
             continue
@@ -66,6 +63,14 @@ def find_signatures(client: RegistryClient, registry: str, repository: str,
             found.append(signatures.Unusable(where, f"its payload {layer.get('digest')} is missing from the registry"))
             continue
         found.append(signatures.simple_signing_candidate(where, layer, blob, digest))
+    return found
+
+
+def bundle_signatures(client: RegistryClient, registry: str, repository: str,
+                      digest: str) -> list[signatures.Candidate]:
+    """The sigstore bundles among the referrers of `digest` (the referrers API, else the `sha256-<hex>` tag
+    index)."""
+    found: list[signatures.Candidate] = []
     for descriptor in client.referrers(registry, repository, digest):
         if descriptor.get("artifactType") != signatures.BUNDLE_MEDIA_TYPE:
             continue
@@ -78,7 +83,7 @@ def find_signatures(client: RegistryClient, registry: str, repository: str,
             found.append(signatures.Unusable(where, f"it is listed but missing from the registry ({missing})"))
             continue
         found.extend(signatures.bundle_candidates(where, manifest, blob, digest))
-    return found, searched
+    return found
 
 
 def _dicts(value: object) -> list[dict[str, Any]]:
@@ -95,11 +100,17 @@ def verify_image(client: RegistryClient, registry: str, repository: str, digest:
             hit = cache.get(digest, key.fingerprint)
             if hit is not None:
                 return Verification(digest, (hit,))
+    searched = (f"looked for tag `{signatures.signature_tag(digest)}` and for sigstore bundles among the referrers "
+                f"of {digest}")
     try:
-        candidates, searched = find_signatures(client, registry, repository, digest)
+        # The tag format first: when a trusted key signed it, the referrers need not be asked (half the requests).
+        candidates = tag_signatures(client, registry, repository, digest)
+        outcomes = signatures.judge(candidates, keys, searched=searched)
+        if not any(o.verified for o in outcomes):
+            candidates += bundle_signatures(client, registry, repository, digest)
+            outcomes = signatures.judge(candidates, keys, searched=searched)
     except RegistryError as error:
         return Verification(digest, (), error=str(error))
-    outcomes = signatures.judge(candidates, keys, searched=searched)
     if cache is not None:
         for key, outcome in zip(keys, outcomes, strict=True):
             if outcome.verified:
