@@ -105,3 +105,19 @@ def test_referrers_api_is_used_when_the_registry_has_it() -> None:
         assert client.referrers("registry.example.com", "app", DIGEST) == [
             {"digest": "sha256:1", "artifactType": "application/vnd.dev.sigstore.bundle.v0.3+json"}]
     assert paths == [f"/v2/app/referrers/{DIGEST}"]
+
+
+def test_a_registry_that_never_answers_times_out() -> None:
+    """A listening socket that accepts and says nothing: the client gives up after its timeout."""
+    import socket
+
+    from lattice.registry.client import RegistryUnreachable
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        host = f"127.0.0.1:{server.getsockname()[1]}"
+        with RegistryClient(timeout=0.3) as client, pytest.raises(RegistryUnreachable) as caught:
+            client.resolve(host, "app", "v1")
+    assert str(caught.value) == (f"registry `{host}` did not answer within 0.3 s (asked for tag `v1` in "
+                                 "repository `app`)")
