@@ -288,6 +288,30 @@ def controller_command(
     asyncio.run(operator.run(kubeconfig, metrics_port=metrics_port, standalone=standalone, priority=priority))
 
 
+@app.command("install")
+def install_command(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the objects instead of applying them.")] = False,
+    image: Annotated[str | None, typer.Option("--image", help="The controller image, by digest.")] = None,
+    replicas: Annotated[int, typer.Option("--replicas", help="Controller replicas (one writes at a time).")] = 2,
+    kubeconfig: Annotated[Path | None, typer.Option("--kubeconfig", help="Kubeconfig to apply with.")] = None,
+) -> None:
+    """Install Lattice: CRDs, namespace lattice-system, least-privilege RBAC and the controller, compiled by
+    Lattice's own rules."""
+    from lattice.controller.install import DEFAULT_IMAGE, install_objects
+
+    objects = install_objects(image or DEFAULT_IMAGE, replicas)
+    if dry_run:
+        sys.stdout.write(render.dump_yaml_stream(objects))
+        raise typer.Exit(0)
+    from lattice.cli.install import apply_all
+
+    failures = apply_all(objects, kubeconfig)
+    for line in failures:
+        emit(f"error: {line}")
+    emit(f"applied {len(objects) - len(failures)} of {len(objects)} objects")
+    raise typer.Exit(1 if failures else 0)
+
+
 @app.command("version")
 def version_command() -> None:
     """Print the Lattice version."""
