@@ -1,0 +1,1 @@
+"""Gates: what must hold before anything is produced (authorization, image trust, quota)."""
