@@ -12,8 +12,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from lattice.api import is_lattice_document, parse_resource
 from lattice.api.cedar_policy import CedarPolicy
@@ -163,24 +161,30 @@ def _changes(before: list[Decision], after: list[Decision]) -> list[tuple[Decisi
 
 
 def _print_changes(changes: list[tuple[Decision, Decision]], services: int, decided: int) -> None:
-    console = Console(width=None if sys.stdout.isatty() else 200)
-    affected = sorted({old.request.principal.id for old, _ in changes})
+    """One block per service whose decisions change: each change on one line (what flips, the request, its
+    field), the policy responsible on the next."""
+    out = sys.stdout
     if not changes:
-        console.print(f"No decision changes: {decided} requests of {services} services decide the same.",
-                      markup=False, highlight=False)
+        out.write(f"No decision changes: {decided} requests of {services} services decide the same.\n")
         return
-    table = Table(title="Decisions that change", title_justify="left")
-    for column in ("Service", "Action", "Resource", "Field", "Change", "Responsible"):
-        table.add_column(column, overflow="fold")
+    by_service: dict[str, list[tuple[Decision, Decision]]] = {}
     for old, new in sorted(changes, key=lambda c: c[0].request.key):
-        request = old.request
-        change = "[red]allowed → denied[/]" if old.allowed else "[green]denied → allowed[/]"
-        responsible = new.responsible() if not new.allowed else f"permitted by {new.responsible()}"
-        if not new.allowed and not new.forbids:
-            responsible = f"no permit (was permitted by {old.responsible()})"
-        table.add_row(printable(request.principal.id), request.action, printable(request.resource.uid),
-                      printable(request.path), change, printable(responsible))
-    console.print(table)
+        by_service.setdefault(old.request.principal.id, []).append((old, new))
+    for principal, flips in by_service.items():
+        out.write(printable(principal) + "\n")
+        for old, new in flips:
+            request = old.request
+            change = "allowed → denied" if old.allowed else "denied → allowed"
+            out.write(printable(f"  {change}: {request.action} on {request.resource.uid} ({request.path})") + "\n")
+            out.write(printable(f"    {_responsible(old, new)}") + "\n")
     denied = sum(1 for old, _ in changes if old.allowed)
-    console.print(f"{len(affected)} of {services} services change: {denied} requests become denied, "
-                  f"{len(changes) - denied} become allowed (of {decided} decided).", markup=False, highlight=False)
+    out.write(f"{len(by_service)} of {services} services change: {denied} requests become denied, "
+              f"{len(changes) - denied} become allowed (of {decided} decided).\n")
+
+
+def _responsible(old: Decision, new: Decision) -> str:
+    if new.allowed:
+        return f"permitted by {new.responsible()}" + (f" (was {old.responsible()})" if old.forbids else "")
+    if new.forbids:
+        return new.responsible()
+    return f"no permit any more (was permitted by {old.responsible()})"
