@@ -25,6 +25,7 @@ import cedarpy
 import orjson
 
 from lattice.api.cedar_policy import CedarPolicy
+from lattice.collector import collector_paused
 from lattice.errors import Problem
 from lattice.gates import cedar_schema, cedar_text
 from lattice.gates.cedar_schema import NAMESPACE
@@ -337,6 +338,11 @@ class PreparedRequests:
 
 def prepare(requests: Sequence[Request]) -> PreparedRequests:
     """The Cedar requests and one entity set holding every principal and resource named."""
+    with collector_paused():  # tens of thousands of small dicts, no cycles (see lattice.collector)
+        return _prepare(requests)
+
+
+def _prepare(requests: Sequence[Request]) -> PreparedRequests:
     entities: dict[tuple[str, str], dict[str, object]] = {}
     cedar_requests: list[dict[str, object]] = []
     for request in requests:
@@ -369,22 +375,26 @@ def decide(policy_set: PolicySet, requests: Sequence[Request] | PreparedRequests
         return []
     if not policy_set.valid:
         return [_undecided(policy_set, request) for request in prepared.requests]
-    results = cedarpy.is_authorized_batch(prepared.cedar_requests, policy_set.cedar, prepared.entities)
-    return [_decision(policy_set, request, result) for request, result in zip(prepared.requests, results,
-                                                                              strict=True)]
+    with collector_paused():  # a result object per decision, no cycles (see lattice.collector)
+        results = cedarpy.is_authorized_batch(prepared.cedar_requests, policy_set.cedar, prepared.entities)
+        return [_decision(policy_set, request, result)
+                for request, result in zip(prepared.requests, results, strict=True)]
 
 
 def _decision(policy_set: PolicySet, request: Request, result: cedarpy.AuthzResult) -> Decision:
     statements = policy_set.statements
+    diagnostics = result.diagnostics
+    reasons = diagnostics.reasons
     # Statements are numbered in priority order, so the lowest ids are the highest priorities.
-    ordered = [statements[r] for r in sorted(result.diagnostics.reasons, key=_index) if r in statements]
+    ordered = [statements[r] for r in (sorted(reasons, key=_index) if len(reasons) > 1 else reasons)]
+    errors = diagnostics.errors
     # A forbid that failed to evaluate might have matched: its error denies (Cedar itself would skip it).
-    failed = [statements[m] for error in result.diagnostics.errors for m in _POLICY_ID.findall(error)
-              if m in statements and statements[m].effect == "forbid"]
+    failed = [statements[m] for error in errors for m in _POLICY_ID.findall(error)
+              if m in statements and statements[m].effect == "forbid"] if errors else []
     if result.allowed and not failed:
         return Decision(request, True, permits=tuple(ordered))
     forbids = tuple(s for s in ordered if s.effect == "forbid") + tuple(failed)
-    return Decision(request, False, forbids=forbids, problem=denial(request, forbids, result.diagnostics.errors))
+    return Decision(request, False, forbids=forbids, problem=denial(request, forbids, errors))
 
 
 def _undecided(policy_set: PolicySet, request: Request) -> Decision:
