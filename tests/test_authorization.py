@@ -12,7 +12,7 @@ import pytest
 from lattice.api import parse_resource
 from lattice.api.cedar_policy import CedarPolicy
 from lattice.api.service import LatticeService
-from lattice.gates import authorization, cedar_schema, cedar_text
+from lattice.gates import authorization, cedar_schema, cedar_text, policy_check
 from lattice.gates.authorization import Decision, Principal, Request, build_policy_set, decide, permit_for
 from lattice.gates.requests import image_resource, service_requests, volume_owners
 
@@ -197,7 +197,7 @@ def test_the_paste_ready_permit_allows_exactly_the_denied_request() -> None:
         'action == Lattice::Action::"AccessSecret", resource == Lattice::SecretPath::"vault:commerce/payments-db");`')
     pasted = denied.problem.hint.split("`")[1]
     assert pasted == permit_for(request)
-    assert authorization.validate(policy("pasted", pasted)) == []
+    assert policy_check.validate(policy("pasted", pasted)) == []
     decisions = decide(build_policy_set([policy("pasted", pasted)]), [request, secret("commerce/other-db")])
     assert [d.allowed for d in decisions] == [True, False]
 
@@ -236,7 +236,7 @@ def test_labels_are_tags_and_a_set() -> None:
 # --- validation -------------------------------------------------------------------------------------------
 
 def problems(text: str) -> list[tuple[int, str, str]]:
-    return [(p.line, p.problem.message, p.problem.hint) for p in authorization.validate(policy("p", text))]
+    return [(p.line, p.problem.message, p.problem.hint) for p in policy_check.validate(policy("p", text))]
 
 
 def test_a_misspelt_attribute_is_named_with_its_line_and_the_attributes_that_exist() -> None:

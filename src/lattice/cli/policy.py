@@ -20,8 +20,9 @@ from lattice.cli.loader import Document, LoadError, UsageError, collect_files, r
 from lattice.cli.report import emit, format_problem
 from lattice.errors import LatticeError, ObjectRef, Problem, printable
 from lattice.fleet import Sourced, check_fleet
-from lattice.gates import authorization, cedar_schema, requests
-from lattice.gates.authorization import Decision, PolicyProblem
+from lattice.gates import authorization, cedar_schema, policy_check, requests
+from lattice.gates.authorization import Decision
+from lattice.gates.policy_check import PolicyProblem
 
 app = typer.Typer(no_args_is_help=True, help="Check CedarPolicies: against the schema, and what a change would do.")
 
@@ -75,7 +76,7 @@ def _policies(loaded: _Loaded) -> list[tuple[CedarPolicy, Document]]:
 def _file_line(doc: Document, line: int) -> int | None:
     """The line of the file holding line `line` of the document's `spec.policies`: a block scalar
     (`policies: |`) starts on the line after its key, any other scalar on the key's line."""
-    key_line = doc.line_of(authorization.POLICIES_PATH)
+    key_line = doc.line_of(policy_check.POLICIES_PATH)
     if key_line is None:
         return None
     try:
@@ -99,7 +100,7 @@ def validate_command(paths: PathsArg) -> None:
     policies = _policies(loaded)
     invalid = 0
     for policy, doc in policies:
-        problems = authorization.validate(policy)
+        problems = policy_check.validate(policy)
         for found in problems:
             _emit_policy_problem(doc, policy, found)
         invalid += bool(problems)
