@@ -337,3 +337,17 @@ def test_the_entities_the_gate_builds_conform_to_the_schema() -> None:
     cedarpy.Entities.from_json_str(str(prepared.entities), cedar_schema.schema())
     # The service, each resource and nginx, each once.
     assert len(orjson.loads(str(prepared.entities))) == 1 + len(ALLOW_ALL_FOR_PAYMENTS) + 1
+
+
+def test_a_forbid_that_fails_to_evaluate_denies() -> None:
+    endpoint = ALLOW_ALL_FOR_PAYMENTS["AccessExternalEndpoint"]
+    allow = policy("allow", 'permit(principal, action, resource);')
+    # Valid against the schema, but the sum overflows a Long when evaluated; Cedar would skip the forbid.
+    overflow = policy("guard", '@id("overflowing") forbid(principal, '
+                      'action == Lattice::Action::"AccessExternalEndpoint", resource) '
+                      "when { resource.port + 9223372036854775807 > 0 };")
+    assert policy_check.validate(overflow) == []
+    decision = one([allow, overflow], endpoint)
+    assert not decision.allowed
+    assert [s.label for s in decision.forbids] == ["overflowing"]
+    assert decision.problem is not None and "overflow" in decision.problem.message

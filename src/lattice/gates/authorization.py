@@ -36,7 +36,7 @@ PLATFORM_IMAGE_PERMIT = "lattice:images-need-no-permit"
 """The `@id` of the implicit permit on `DeployImage`."""
 _IMPLICIT = (f'@id("{PLATFORM_IMAGE_PERMIT}")\n'
              f'permit(principal, action == {NAMESPACE}::Action::"DeployImage", resource);')
-_POLICY_ID = re.compile(r"`(policy\d+)`")
+_FAILED = re.compile(r"error while evaluating policy `(policy\d+)`: (.*)", re.S)
 
 
 # --- requests and decisions --------------------------------------------------------------------------------
@@ -216,12 +216,15 @@ def _decision(policy_set: PolicySet, request: Request, result: cedarpy.AuthzResu
     ordered = [statements[r] for r in (sorted(reasons, key=policy_index) if len(reasons) > 1 else reasons)]
     errors = diagnostics.errors
     # A forbid that failed to evaluate might have matched: its error denies (Cedar itself would skip it).
-    failed = [statements[m] for error in errors for m in _POLICY_ID.findall(error)
-              if m in statements and statements[m].effect == "forbid"] if errors else []
+    failed: dict[Statement, str] = {}
+    for error in errors:
+        match = _FAILED.match(error)
+        if match and match[1] in statements and statements[match[1]].effect == "forbid":
+            failed.setdefault(statements[match[1]], match[2])
     if result.allowed and not failed:
         return Decision(request, True, permits=tuple(ordered))
     forbids = tuple(s for s in ordered if s.effect == "forbid") + tuple(failed)
-    return Decision(request, False, forbids=forbids, problem=denial(request, forbids, errors))
+    return Decision(request, False, forbids=forbids, problem=denial(request, forbids, failed))
 
 
 def _undecided(policy_set: PolicySet, request: Request) -> Decision:
@@ -240,14 +243,15 @@ def permit_for(request: Request) -> str:
             f'action == {NAMESPACE}::Action::"{request.action}", resource == {request.resource.uid});')
 
 
-def denial(request: Request, forbids: Sequence[Statement], errors: Sequence[str] = ()) -> Problem:
+def denial(request: Request, forbids: Sequence[Statement], failed: Mapping[Statement, str] | None = None) -> Problem:
     """The denial as the user reads it: what was asked, who decided, and what would allow it."""
     asked = f"{request.action} on {request.resource.uid} is denied for {request.principal.uid}"
     permit = permit_for(request)
     if forbids:
-        deciders = ", ".join(s.describe() for s in forbids)
-        failed = [e for e in errors if any(s.effect == "forbid" for s in forbids)]
-        why = f"forbidden by {deciders}" + (f" ({failed[0]})" if failed else "")
+        failed = failed or {}
+        deciders = ", ".join(s.describe() + (f", which failed to evaluate ({failed[s]}) and so denies"
+                                             if s in failed else "") for s in forbids)
+        why = f"forbidden by {deciders}"
         change = ("change or remove it so that it does not match" if len(forbids) == 1
                   else "change or remove them so that none matches")
         if request.action == "DeployImage":
