@@ -104,6 +104,14 @@ def test_validate_accepts_valid_policies_and_the_examples(tmp_path: Path) -> Non
     assert runner.invoke(app, ["policy", "validate", str(examples)]).exit_code == 0
 
 
+def test_validate_looks_at_cedar_policies_only(tmp_path: Path) -> None:
+    _write(tmp_path, "p.yaml", CURRENT)
+    _write(tmp_path, "broken-service.yaml", "apiVersion: lattice.dev/v1alpha1\nkind: LatticeService\n"
+           "metadata: {name: x}\nspec: {}\n")
+    result = runner.invoke(app, ["policy", "validate", str(tmp_path)])
+    assert (result.exit_code, result.stderr) == (0, "1 CedarPolicies valid, 0 invalid\n")
+
+
 def test_validate_reports_a_syntax_error_in_a_quoted_policy_at_its_line(tmp_path: Path) -> None:
     path = _write(tmp_path, "p.yaml", 'apiVersion: lattice.dev/v1alpha1\nkind: CedarPolicy\nmetadata: {name: q}\n'
                   'spec: {policies: "permit(principal, action, resource) when { 1 + };"}\n')

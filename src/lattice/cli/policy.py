@@ -36,8 +36,8 @@ class _Loaded:
     errors: int
 
 
-def _load(paths: list[str]) -> _Loaded:
-    """Every Lattice object in `paths`; each problem is printed, and counted."""
+def _load(paths: list[str], only: str | None = None) -> _Loaded:
+    """Every Lattice object in `paths` (of the kind `only`, when given); each problem is printed, and counted."""
     try:
         files = collect_files(paths)
     except UsageError as exc:
@@ -52,7 +52,7 @@ def _load(paths: list[str]) -> _Loaded:
                                 Problem(entry.path, entry.message, entry.hint)))
             errors += 1
             continue
-        if not is_lattice_document(entry.data):
+        if not is_lattice_document(entry.data) or (only is not None and entry.data.get("kind") != only):
             continue
         try:
             resource = parse_resource(entry.data)
@@ -96,7 +96,7 @@ def _emit_policy_problem(doc: Document, policy: CedarPolicy, found: PolicyProble
 def validate_command(paths: PathsArg) -> None:
     """Check every CedarPolicy found (enabled or not) against Lattice's Cedar schema: syntax, entity types,
     attributes and actions, each error at its line with a hint."""
-    loaded = _load(paths)
+    loaded = _load(paths, only=CedarPolicy.KIND)
     policies = _policies(loaded)
     invalid = 0
     for policy, doc in policies:
@@ -123,7 +123,7 @@ def whatif_command(
     """Decide the fleet's requests under its current CedarPolicies and under the proposed ones, and list every
     service whose decisions change (allowed → denied, denied → allowed) with the policy responsible."""
     fleet = _load(paths)
-    proposal = _load(new)
+    proposal = _load(new, only=CedarPolicy.KIND)
     current = [policy for policy, _ in _policies(fleet)]
     proposed_by_name = {policy.name: policy for policy in current}
     for policy, _ in _policies(proposal):
