@@ -135,8 +135,8 @@ def build_policy_set(policies: Iterable[CedarPolicy]) -> PolicySet:
     for policy in enabled:
         found, policy_problems = check_policy(policy.name, policy.spec.policies)
         problems.extend(policy_problems)
-        if found is None:
-            continue
+        if found is None or policy_problems:
+            continue  # the set decides nothing while a policy is invalid (see `decide`)
         for statement in found:
             statements[f"policy{len(statements)}"] = statement
         texts.append(policy.spec.policies)
@@ -218,7 +218,7 @@ def _decision(policy_set: PolicySet, request: Request, result: cedarpy.AuthzResu
     # A forbid that failed to evaluate might have matched: its error denies (Cedar itself would skip it).
     failed: dict[Statement, str] = {}
     for error in errors:
-        match = _FAILED.match(error)
+        match = _FAILED.fullmatch(error)
         if match and match[1] in statements and statements[match[1]].effect == "forbid":
             failed.setdefault(statements[match[1]], match[2])
     if result.allowed and not failed:

@@ -16,11 +16,13 @@ import cedarpy
 NAMESPACE = "Lattice"
 SCHEMA_FILE = "lattice.cedarschema"
 
-# Cedar's normalized form: `entity Name = { attr: Type, ... } tags Type;` or `entity Name;`, and
-# `action "Name" appliesTo { principal: [T], resource: [T], context: {} };`.
-_ENTITY = re.compile(r"^  entity (\w+)(?: = \{(.*?)\n  \})?(?: tags (\w+))?;", re.S | re.M)
-_ATTRIBUTE = re.compile(r"^\s*\"?(\w+)\"?\??: (.+?),?$", re.M)
-_ACTION = re.compile(r'^  action "(\w+)" appliesTo \{\s*principal: \[(\w+)\],\s*resource: \[(\w+)\]', re.M)
+# Cedar's normalized form, one declaration part a line: `entity Name = {` (or `entity Name;`), `attr: Type,`,
+# `} tags Type;`, and `action "Name" appliesTo {`, `principal: [T],`, `resource: [T],`.
+_ENTITY = re.compile(r'entity (\w+)( = \{|;)')
+_ATTRIBUTE = re.compile(r'"?(\w+)"?\??: ([^,]+),?')
+_CLOSE = re.compile(r'\}(?: tags (\w+))?;')
+_ACTION = re.compile(r'action "(\w+)" appliesTo \{')
+_APPLIES = re.compile(r'(principal|resource): \[(\w+)\],?')
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,10 +56,29 @@ def schema() -> cedarpy.Schema:
 
 @cache
 def declarations() -> Declarations:
-    normalized = str(schema())
-    entities = {}
-    for match in _ENTITY.finditer(normalized):
-        attributes = dict(_ATTRIBUTE.findall(match[2] or ""))
-        entities[match[1]] = EntityType(match[1], attributes, match[3])
-    actions = {m[1]: (m[2], m[3]) for m in _ACTION.finditer(normalized)}
+    entities: dict[str, EntityType] = {}
+    actions: dict[str, tuple[str, str]] = {}
+    entity: str | None = None
+    attributes: dict[str, str] = {}
+    action: str | None = None
+    applies: dict[str, str] = {}
+    for raw in str(schema()).splitlines():
+        line = raw.strip()
+        if match := _ENTITY.fullmatch(line):
+            if match[2] == ";":
+                entities[match[1]] = EntityType(match[1], {})
+            else:
+                entity, attributes = match[1], {}
+        elif entity is not None and (match := _ATTRIBUTE.fullmatch(line)):
+            attributes[match[1]] = match[2]
+        elif entity is not None and (match := _CLOSE.fullmatch(line)):
+            entities[entity] = EntityType(entity, attributes, match[1])
+            entity = None
+        elif match := _ACTION.fullmatch(line):
+            action, applies = match[1], {}
+        elif action is not None and (match := _APPLIES.fullmatch(line)):
+            applies[match[1]] = match[2]
+            if len(applies) == 2:
+                actions[action] = (applies["principal"], applies["resource"])
+                action = None
     return Declarations(entities, actions)
