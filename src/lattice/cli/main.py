@@ -15,7 +15,7 @@ from rich.console import Console
 from lattice import __version__, render
 from lattice.api import is_lattice_document, parse_resource
 from lattice.api.crd import all_crds
-from lattice.cli import graph_view
+from lattice.cli import graph_view, policy
 from lattice.cli.documents import misspelt_group
 from lattice.cli.loader import Document, LoadError, UsageError, collect_files, read_documents
 from lattice.cli.output import out_dir_problem, write_out_dir
@@ -31,6 +31,7 @@ app = typer.Typer(
     no_args_is_help=True,
     help="Lattice: compile LatticeServices into the full, hardened set of Kubernetes resources.",
 )
+app.add_typer(policy.app, name="policy")
 
 
 class OutputFormat(StrEnum):
