@@ -5,7 +5,6 @@ callee outbound is agreed, and nobody else; without it, `*` admits nobody. It is
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import pytest
@@ -22,10 +21,6 @@ from lattice.errors import LatticeError
 from lattice.fleet import (
     FleetResult,
     Sourced,
-    check_fleet,
-    compile_order,
-    compile_workload,
-    finish_fleet,
 )
 from lattice.graph import FleetGraph, Key, Node, build_graph
 from tests.policy_checker import l4_matrix, l7_matrix, policy_ports
@@ -54,27 +49,31 @@ def test_a_wildcard_is_never_a_callee(direction: str | None) -> None:
         "`direction: inbound` (hint: name the service it calls (its `metadata.name`), or write `direction: inbound`)"]
 
 
-def test_an_inbound_wildcard_admits_nobody_yet_and_says_why() -> None:
+def test_a_wildcard_without_its_permit_is_refused_with_the_permit_to_add() -> None:
     callee = _service("orders", {"any": {"type": "service", "id": "*", "direction": "inbound"}})
     caller = _service("shop", {"orders": {"type": "service"}})
     result = compile_fleet([Sourced("t", parse_resource(callee)), Sourced("t", parse_resource(caller))])
     orders = next(s for s in result.services if s.ref.name == "orders")
-    rendered = [w.render() for w in orders.warnings]
-    assert ("spec.workload.resources.any.id: `*` (any caller) admits no caller yet: a wildcard needs the "
-            "authorization gate's permit, which is not built, so only callers declared by name reach this service "
-            "(hint: declare each caller by name, e.g. `web: {type: service, direction: inbound}`)") in rendered
-    assert not any("demo/*" in w for s in result.services for w in (x.render() for x in s.warnings))
-    cnp = next(o for o in result.objects
-               if o["kind"] == "CiliumNetworkPolicy" and o["metadata"]["name"] == "orders")
-    callers = [sel["matchLabels"].get("app.kubernetes.io/name") for rule in cnp["spec"]["ingress"]
-               for sel in rule.get("fromEndpoints", [])]
-    assert "shop" not in callers
+    shop = next(s for s in result.services if s.ref.name == "shop")
+    assert not orders.ok and orders.objects == []
+    [denied] = orders.errors
+    assert denied.path == "spec.workload.resources.any.id"
+    assert denied.message == ('AllowWildcard on Lattice::Mesh::"inbound" is denied for '
+                              'Lattice::Service::"demo/orders": '
+                              "no CedarPolicy permits it (default deny)")
+    assert ('permit(principal == Lattice::Service::"demo/orders", action == Lattice::Action::"AllowWildcard", '
+            'resource == Lattice::Mesh::"inbound");') in denied.hint
+    assert shop.ok and any("demo/orders failed to compile" in w.message for w in shop.warnings)
+    cnp = next(o for o in result.objects if o["kind"] == "CiliumNetworkPolicy" and o["metadata"]["name"] == "shop")
+    callees = [sel["matchLabels"].get("app.kubernetes.io/name") for rule in cnp["spec"].get("egress", [])
+               for sel in rule.get("toEndpoints", [])]
+    assert "orders" not in callees
 
 
 def test_a_wildcard_has_no_host() -> None:
     doc = _service("orders", {"any": {"type": "service", "id": "*", "direction": "inbound"}},
                    variables={"H": "${resources.any.host}"})
-    result = compile_fleet([Sourced("t", parse_resource(doc))])
+    result = compile_permitting([doc], frozenset({("demo", "orders")}))
     (outcome,) = result.services
     assert [p.render() for p in outcome.errors] == [
         'spec.workload.containers.main.variables.H: `${resources.any.host}`: `any` stands for any caller '
@@ -96,13 +95,12 @@ def _member(name: str, namespace: str, resources: dict[str, Any]) -> dict[str, A
 
 
 def compile_permitting(docs: list[dict[str, Any]], permitted: frozenset[Key]) -> FleetResult:
-    """The fleet compiled as the CLI compiles it, with the graph rebuilt as the gate will build it once it
-    has decided `AllowWildcard`: `permitted` are the callees holding the permit."""
-    items, context, errors = check_fleet([Sourced("t", parse_resource(d)) for d in docs])
-    graph = build_graph(context.graph.nodes.values(), permitted, failed=context.failed)
-    context = dataclasses.replace(context, graph=graph)
-    ordered = compile_order(items)
-    return finish_fleet(ordered, [compile_workload(item, context) for item in ordered], context, errors)
+    """The fleet compiled with a real Cedar `AllowWildcard` permit for each callee in `permitted`."""
+    statements = "".join(f'permit(principal == Lattice::Service::"{ns}/{name}", '
+                         'action == Lattice::Action::"AllowWildcard", resource);\n' for ns, name in sorted(permitted))
+    extra = [{"apiVersion": "lattice.dev/v1alpha1", "kind": "CedarPolicy", "metadata": {"name": "wildcards"},
+              "spec": {"policies": statements}}] if permitted else []
+    return compile_fleet([Sourced("t", parse_resource(d)) for d in [*docs, *extra]])
 
 
 def _fleet() -> list[dict[str, Any]]:
@@ -154,8 +152,12 @@ def test_without_the_permit_the_wildcard_admits_nobody_and_the_graph_says_who_as
     workload_pods = pods(result, docs)
     ports = policy_ports(result.objects) | {(8080, "TCP")}
     fleet_keys = {(d["metadata"]["namespace"], d["metadata"]["name"]) for d in docs}
+    # The gate refuses orders whole (a wildcard without its permit), so nothing of it is emitted, and no pod
+    # reaches it: not even audit, its named caller.
+    orders = next(s for s in result.services if s.ref.name == "orders")
+    assert not orders.ok and "AllowWildcard" in orders.errors[0].message and orders.objects == []
     assert {src for src, dst, _ in l4_matrix(result.objects, workload_pods, ports)
-            if dst == ORDERS and src in fleet_keys} == {("demo", "audit")}
+            if dst == ORDERS and src in fleet_keys} == set()
 
 
 def test_a_permit_without_a_wildcard_admits_nobody() -> None:

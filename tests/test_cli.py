@@ -79,7 +79,7 @@ def test_foreign_documents_are_skipped_with_a_warning(tmp_path: Path) -> None:
 def test_validate_reports_without_compiling() -> None:
     result = runner.invoke(app, ["validate", "examples"])
     assert result.exit_code == 0
-    assert result.stderr == "16 objects valid, 0 invalid\n"
+    assert result.stderr == "17 objects valid, 0 invalid\n"
     assert result.stdout == ""
     bad = runner.invoke(app, ["validate", "tests/inputs/invalid/replicas-negative.yaml"])
     assert bad.exit_code == 1
@@ -152,5 +152,5 @@ def test_validate_warns_both_sides_of_a_one_sided_declaration_as_compile_does() 
         "shop/b calls billing/c, but billing/c has not agreed, so no traffic is allowed between them\n"
         "  hint: the owner of billing/c adds `b: {type: service, direction: inbound, namespace: shop}` under "
         "`spec.workload.resources`\n")
-    assert result.stderr == warnings + "6 objects valid, 0 invalid\n"
+    assert result.stderr == warnings + "7 objects valid, 0 invalid\n"  # the file's 4 and the 3 admitting them
     assert runner.invoke(app, ["compile", *admitting("tests/inputs/golden/graph-abcd.yaml")]).stderr == warnings

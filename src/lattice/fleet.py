@@ -13,12 +13,12 @@ from functools import partial
 
 from lattice import reserved, uniqueness
 from lattice.api.base import Resource
+from lattice.api.cedar_policy import CedarPolicy
 from lattice.api.image_provider import ImageProvider, ImageProviderSpec
 from lattice.api.mesh_member import LatticeMeshMember
 from lattice.api.platform import DEFAULT_PLATFORM, LatticePlatform, LatticePlatformSpec
 from lattice.api.secret_provider import SecretProvider, SecretProviderSpec
 from lattice.api.service import LatticeService
-from lattice.api.workload import ANY_CALLER
 from lattice.collector import collector_paused
 from lattice.compiler import CompileContext, compile_service, provenance, secrets
 from lattice.compiler import ingress as ingress_objects
@@ -27,7 +27,14 @@ from lattice.compiler.meta import Obj
 from lattice.compiler.nodes import mesh_member_node, service_node
 from lattice.compiler.pipeline import CompileResult, compile_mesh_member
 from lattice.errors import LatticeError, ObjectRef, Problem, internal_error
-from lattice.gates.admission import FleetGates, GateReport, ImageChecks, admit_services
+from lattice.gates.admission import (
+    FleetAuthorization,
+    FleetGates,
+    GateReport,
+    ImageChecks,
+    admit_services,
+    authorize_fleet,
+)
 from lattice.graph import FleetGraph, Key, OneSided, build_graph, show, target_of
 
 PLATFORM_NAME = "default"
@@ -99,7 +106,8 @@ class FleetResult:
 
 
 def build_context(items: list[Sourced], errors: list[Diagnostic],
-                  failed: frozenset[Key] = frozenset(), platform: LatticePlatformSpec | None = None) -> CompileContext:
+                  failed: frozenset[Key] = frozenset(), platform: LatticePlatformSpec | None = None,
+                  authorization: FleetAuthorization | None = None) -> CompileContext:
     platform = platform if platform is not None else _platform(items, errors)
     nodes = []
     secret_providers: dict[str, SecretProviderSpec] = {}
@@ -114,7 +122,9 @@ def build_context(items: list[Sourced], errors: list[Diagnostic],
             secret_providers[res.name] = res.spec
         elif isinstance(res, ImageProvider):
             image_providers[res.name] = res.spec
-    return CompileContext(platform=platform, graph=build_graph(nodes),
+    wildcards = authorization.wildcard_callees if authorization is not None else frozenset()
+    return CompileContext(platform=platform, graph=build_graph(nodes, wildcards, failed=failed),
+                          authorization=authorization,
                           secret_providers=dict(sorted(secret_providers.items())),
                           image_providers=dict(sorted(image_providers.items())), failed=failed)
 
@@ -179,8 +189,25 @@ def check_fleet(items: list[Sourced], failed: Iterable[ObjectRef] = ()
     refused = {(item.ref.namespace or "", item.resource.name) for item in items
                if item.resource.kind in _WORKLOAD_KINDS} - {(i.ref.namespace or "", i.resource.name) for i in unique}
     refused |= {(ref.namespace or "default", ref.name) for ref in failed if ref.kind in _WORKLOAD_KINDS}
-    context = build_context(unique, errors, frozenset(refused), platform)
+    authorization = authorize_fleet((item.resource for item in unique), platform)
+    errors.extend(_policy_problems(unique, authorization))
+    context = build_context(unique, errors, frozenset(refused), platform, authorization)
     return unique, context, errors
+
+
+def _policy_problems(items: list[Sourced], authorization: FleetAuthorization) -> list[Diagnostic]:
+    """A CedarPolicy that does not validate against the schema is an error of that policy (and, while it is
+    invalid, the gate denies every request: a broken `forbid` must not silently allow)."""
+    by_name = {item.resource.name: item for item in items if isinstance(item.resource, CedarPolicy)}
+    out = []
+    for found in authorization.policy_set.problems:
+        item = by_name.get(found.policy)
+        if item is not None:
+            problem = found.problem
+            out.append(Diagnostic(item.source, item.ref, Problem(
+                problem.path or "spec.policies", f"line {found.line} of the policies: {problem.message}",
+                problem.hint)))
+    return out
 
 
 def _refuse_reserved(items: list[Sourced], platform: LatticePlatformSpec, errors: list[Diagnostic]) -> list[Sourced]:
@@ -235,20 +262,6 @@ def one_sided_warning(edge: OneSided, about: Key, graph: FleetGraph) -> Problem:
     )
 
 
-def any_caller_warnings(graph: FleetGraph, about: Key) -> list[Problem]:
-    """`id: "*"` parses (DESIGN: any caller, once the authorization gate's `AllowWildcard` permits it), but
-    until that gate exists it admits nobody; say so, rather than that a service named `*` has not agreed."""
-    node = graph.nodes.get(about)
-    if node is None:
-        return []
-    return [Problem(
-        f"{resources_path(graph, about)}.{resource}.id",
-        f"`{ANY_CALLER}` (any caller) admits no caller yet: a wildcard needs the authorization gate's permit, "
-        "which is not built, so only callers declared by name reach this service",
-        "declare each caller by name, e.g. `web: {type: service, direction: inbound}`",
-    ) for resource, dep in sorted(node.dependencies.items()) if dep.type == "service" and dep.id == ANY_CALLER]
-
-
 def failed_peer_warnings(graph: FleetGraph, about: Key, failed: Set[Key]) -> list[Problem]:
     """A warning for each service `about` declares that failed (to parse, as a duplicate or to compile):
     nothing flows to or from it, and the reason is its own errors, not a missing agreement."""
@@ -294,7 +307,7 @@ def admit(ordered: list[Sourced], context: CompileContext, image_checks: ImageCh
     positions = [k for k, item in enumerate(ordered) if isinstance(item.resource, LatticeService)]
     services = [res for res in (ordered[k].resource for k in positions) if isinstance(res, LatticeService)]
     reports = admit_services(services, FleetGates.of(item.resource for item in ordered), context.platform,
-                             context.image_providers, image_checks)
+                             context.image_providers, image_checks, context.authorization)
     out = list(ordered)
     for k, svc, report in zip(positions, services, reports, strict=True):
         out[k] = replace(ordered[k], resource=_pinned(svc, report.pinned_images), gate=report)
@@ -371,7 +384,6 @@ def finish_fleet(ordered: list[Sourced], results: list[ServiceOutcome | None], c
     for key, outcome in by_key.items():
         if outcome.ok:
             outcome.warnings.extend(failed_peer_warnings(context.graph, key, failed_keys))
-            outcome.warnings.extend(any_caller_warnings(context.graph, key))
     return FleetResult(
         services=outcomes, errors=errors, others=others, context=context,
         # Stores open only to the namespaces whose ExternalSecrets survived every check (names never depend on it).

@@ -1,6 +1,7 @@
 """Tests of the derivation open the gates explicitly: they are about what a service compiles to, not whether it
 may. `compile_fleet` here is `lattice.fleet.compile_fleet` over the fleet plus what admits it: an ImageProvider
-(trust not enforced) for every registry its services use, and a platform that accepts tags. The gates' own
+(trust not enforced) for every registry its services use, a platform that accepts tags, and a CedarPolicy that
+permits everything but wildcard callers. The gates' own
 tests (tests/test_gates.py, test_quota.py, test_image_gate.py, ...) use the real defaults, closed."""
 
 from __future__ import annotations
@@ -19,6 +20,13 @@ from lattice.gates.admission import ImageChecks
 from lattice.gates.images import InvalidReference, parse_reference
 
 SOURCE = "tests/support/gates.py"
+PERMIT_ALL = {
+    "apiVersion": "lattice.dev/v1alpha1", "kind": "CedarPolicy", "metadata": {"name": "test-permit-all"},
+    "spec": {"policies": 'permit(principal, action, resource)\n'
+                         'unless { action == Lattice::Action::"AllowWildcard" };\n'},
+}
+"""Every request but wildcards (whose tests say whether they permit them): derivation tests are not about
+authorization (tests/test_authorization.py is)."""
 GATES = Path(__file__).resolve().parent.parent / "inputs" / "gates"
 
 
@@ -51,6 +59,7 @@ def open_gates(items: list[Sourced]) -> list[Sourced]:
             "apiVersion": "lattice.dev/v1alpha1", "kind": "ImageProvider",
             "metadata": {"name": "test-" + registry.replace(".", "-").replace(":", "-").replace("/", "-")},
             "spec": {"registry": registry, "trust": {"enforce": False}}})))
+    out.append(Sourced(SOURCE, parse_resource(PERMIT_ALL)))
     if not platform_seen:
         out.append(Sourced(SOURCE, parse_resource({
             "apiVersion": "lattice.dev/v1alpha1", "kind": "LatticePlatform", "metadata": {"name": "default"},

@@ -7,12 +7,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from lattice.api.image_provider import ImageProviderSpec
 from lattice.api.platform import DEFAULT_PLATFORM, LatticePlatformSpec
 from lattice.api.secret_provider import SecretProviderSpec
 from lattice.api.workload import ServicePort
 from lattice.graph import FleetGraph
+
+if TYPE_CHECKING:
+    from lattice.gates.admission import FleetAuthorization
 
 ServiceKey = tuple[str, str]  # (namespace, name)
 
@@ -30,6 +34,8 @@ class CompileContext:
     # Workloads of the fleet that are not in the graph because they failed (did not parse, or are defined
     # twice): peers learn that they failed rather than that they are missing or have not agreed.
     failed: frozenset[ServiceKey] = frozenset()
+    # The fleet's Cedar decisions (the gates read them; the derivation does not).
+    authorization: FleetAuthorization | None = None
 
     def ports_of(self, namespace: str, name: str) -> Mapping[str, ServicePort] | None:
         """The ports another workload in the fleet declares, or None when it is not in the fleet."""

@@ -11,13 +11,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from lattice.api.base import Resource
+from lattice.api.cedar_policy import CedarPolicy
 from lattice.api.image_provider import ImageProviderSpec
 from lattice.api.platform import LatticePlatformSpec
 from lattice.api.quota import LatticeQuota
 from lattice.api.service import LatticeService
+from lattice.compiler import security
 from lattice.errors import Problem
+from lattice.gates.authorization import Decision, PolicySet, Principal, Request, build_policy_set, decide
 from lattice.gates.images import ImageCheck, State, decide_image
 from lattice.gates.quota import Demand, Quota, admit, demand
+from lattice.gates.requests import fleet_requests, image_resource
 
 ServiceKey = tuple[str, str]
 ImageChecks = Mapping[ServiceKey, Mapping[str, ImageCheck]]
@@ -85,11 +89,15 @@ class FleetGates:
 
 def admit_services(services: Sequence[LatticeService], gates: FleetGates, platform: LatticePlatformSpec,
                    image_providers: Mapping[str, ImageProviderSpec],
-                   image_checks: ImageChecks | None = None) -> list[GateReport]:
+                   image_checks: ImageChecks | None = None,
+                   authorization: FleetAuthorization | None = None) -> list[GateReport]:
     """One report per service, in the order given (the admission order). `image_checks` holds what the registry
-    said when the edge asked it; a service without it is decided offline (digest, registry, trust rules)."""
+    said when the edge asked it; a service without it is decided offline (digest, registry, trust rules).
+    `authorization` holds the fleet's Cedar decisions (`authorize_fleet`)."""
     reports = [GateReport(demand=demand(svc, platform)) for svc in services]
     for svc, report in zip(services, reports, strict=True):
+        if authorization is not None:
+            _authorization(report, authorization.decisions.get((svc.namespace, svc.name), ()))
         checks = (image_checks or {}).get((svc.namespace, svc.name)) or offline_image_checks(
             svc, image_providers, platform)
         _images(report, svc, checks)
@@ -125,3 +133,61 @@ def _images(report: GateReport, svc: LatticeService, checks: Mapping[str, ImageC
     report.image_notes = tuple(dict.fromkeys(note for check in checks.values() for note in check.notes))
     report.pinned_images = {name: check.pinned for name, check in checks.items()
                             if check.pinned != svc.spec.workload.containers[name].image}
+
+
+@dataclass(frozen=True, slots=True)
+class FleetAuthorization:
+    """Every Cedar decision of the fleet, made in one batch before the graph is built (a wildcard caller edge
+    exists only with its `AllowWildcard` permit)."""
+
+    policy_set: PolicySet
+    decisions: Mapping[ServiceKey, tuple[Decision, ...]] = field(default_factory=dict)
+
+    @property
+    def wildcard_callees(self) -> frozenset[ServiceKey]:
+        return frozenset(key for key, decisions in self.decisions.items()
+                         if any(d.allowed and d.request.action == "AllowWildcard" for d in decisions))
+
+
+def _deviations(service: LatticeService) -> list[tuple[str, str, str]]:
+    return [(d.id, d.category, d.path) for d in security.deviations(service.spec.workload)]
+
+
+def authorize_fleet(resources: Iterable[Resource], platform: LatticePlatformSpec) -> FleetAuthorization:
+    """The CedarPolicies of the fleet as one policy set, and every request its services make, decided."""
+    listed = list(resources)
+    policy_set = build_policy_set(r for r in listed if isinstance(r, CedarPolicy))
+    services = [r for r in listed if isinstance(r, LatticeService)]
+    if not services:
+        return FleetAuthorization(policy_set)
+    requests = fleet_requests(services, default_provider=platform.secrets.default_provider, deviations=_deviations)
+    by_service: dict[ServiceKey, list[Decision]] = {}
+    for decision in decide(policy_set, requests):
+        principal = decision.request.principal
+        by_service.setdefault((principal.namespace, principal.name), []).append(decision)
+    return FleetAuthorization(policy_set, {key: tuple(ds) for key, ds in by_service.items()})
+
+
+def skip_verification(service: LatticeService, policy_set: PolicySet) -> frozenset[str]:
+    """The containers whose image a `SkipImageVerification` permit exempts from signature checks (asked only
+    when signatures are checked: the CLI's --verify-images and the controller)."""
+    principal = Principal(service.namespace, service.name, "service", dict(service.metadata.labels))
+    requests = [Request(principal, "SkipImageVerification", image_resource(c.image),
+                        f"spec.workload.containers.{name}.image")
+                for name, c in service.spec.workload.containers.items()]
+    return frozenset(d.request.path.split(".")[3] for d in decide(policy_set, requests) if d.allowed)
+
+
+def _authorization(report: GateReport, decisions: Sequence[Decision]) -> None:
+    denied = [d for d in decisions if not d.allowed]
+    report.refuse("Authorized", [d.problem for d in denied if d.problem is not None])
+    asked = [d for d in decisions if d.request.action != "DeployImage"]  # images need no permit: not counted
+    if denied:
+        report.authorized = f"denied ({len(denied)} of {len(decisions)})"
+    elif asked:
+        report.authorized = f"yes ({len(asked)})"
+    report.overrides = tuple(d.request.resource.id for d in decisions
+                             if d.allowed and d.request.action == "OverrideSecurity")
+    report.denied_secrets = frozenset(
+        (str(d.request.resource.attrs["provider"]), str(d.request.resource.attrs["path"]))
+        for d in denied if d.request.action == "AccessSecret")
