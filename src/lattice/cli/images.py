@@ -12,7 +12,7 @@ from rich.progress import Progress
 from lattice.api.service import LatticeService
 from lattice.errors import ObjectRef
 from lattice.fleet import Sourced, check_fleet
-from lattice.gates.admission import ImageChecks
+from lattice.gates.admission import ImageChecks, skip_verification
 from lattice.registry.check import check_images
 from lattice.registry.client import RegistryClient
 from lattice.registry.signatures import VerificationCache
@@ -30,8 +30,10 @@ def registry_facts(items: list[Sourced], failed: Iterable[ObjectRef], *, resolve
         task = progress.add_task("verifying images" if verify else "resolving tags", total=len(services))
         for svc in services:
             refs = {name: container.image for name, container in svc.spec.workload.containers.items()}
+            skip = skip_verification(svc, context.authorization.policy_set) \
+                if verify and context.authorization is not None else frozenset()
             out[(svc.namespace, svc.name)] = check_images(
                 refs, context.image_providers, context.platform.images, resolve=resolve, verify=verify,
-                client=client, cache=cache)
+                client=client, cache=cache, skip_verification=skip)
             progress.advance(task)
     return out

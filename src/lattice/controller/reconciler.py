@@ -31,6 +31,7 @@ from lattice.controller.cluster import SOURCE_API_VERSION, Cluster, source_kind,
 from lattice.controller.metrics import Metrics
 from lattice.errors import LatticeError, ObjectRef
 from lattice.fleet import ServiceOutcome, Sourced, admit, check_fleet, compile_order, compile_workload, finish_fleet
+from lattice.gates.admission import skip_verification
 from lattice.gates.images import ImageCheck
 from lattice.graph import Key, target_of
 from lattice.registry.check import check_images
@@ -256,9 +257,11 @@ class Reconciler:
             if key in self.image_facts and key not in batch:
                 continue
             refs = {name: c.image for name, c in svc.spec.workload.containers.items()}
+            skip = skip_verification(svc, context.authorization.policy_set) \
+                if context.authorization is not None else frozenset()
             self.image_facts[key] = await asyncio.to_thread(
                 check_images, refs, context.image_providers, context.platform.images, resolve=True, verify=True,
-                client=self.registry, cache=self.verification_cache)
+                client=self.registry, cache=self.verification_cache, skip_verification=skip)
         live = {(item.ref.namespace or "", item.ref.name) for item in items}
         for key in set(self.image_facts) - live:
             del self.image_facts[key]
