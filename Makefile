@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench crds mutation clean testenv sandbox
+.PHONY: demo test lint bench crds mutation clean testenv sandbox refused
 
 # The control plane is built (or reused from its cache) before the tests wherever Go is installed, and always in
 # CI, where its tests must run (a missing toolchain fails there). Without Go, tests/cluster says in one line why
@@ -28,12 +28,12 @@ demo: $(STAMP)
 
 ## The whole test suite, plus type and lint checks.
 test: $(STAMP) $(TEST_PREREQUISITES)
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench refused
 	$(BIN)/mypy
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench refused
 	$(BIN)/mypy
 
 bench: $(STAMP)
@@ -44,6 +44,12 @@ JOBS ?= 1
 mutation: $(STAMP)
 	mkdir -p build
 	$(BIN)/python -m tests.mutation --jobs $(JOBS) --report build/mutation-report.json
+
+## The seed's three refusals: a secret the service may not read and a request over quota (offline), and an
+## unsigned image (against a local registry: needs Debian's docker-registry).
+refused: $(STAMP)
+	-$(BIN)/lattice compile examples refused --summary
+	$(BIN)/python -m refused.unsigned_image || true
 
 crds: $(STAMP)
 	$(BIN)/lattice crds

@@ -160,6 +160,8 @@ def _amount(resource: str, text: str) -> Decimal:
 
 def _show(resource: str, value: Decimal) -> str:
     if resource == MEMORY:
+        if value >= GIB and value % GIB:  # 8.69Gi reads better than 8896Mi
+            return f"{(value / GIB).quantize(Decimal('0.01')).normalize():f}Gi"
         return format_memory(value.to_integral_value()) if value >= 1024 else f"{value.normalize():f}"
     if resource == COST:
         return f"{value.quantize(Decimal('0.0001')).normalize():f}/h"
