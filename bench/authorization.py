@@ -62,11 +62,16 @@ def fleet(services: int, namespaces: int) -> list[LatticeService]:
     return out
 
 
-def policies(namespaces: int) -> list[CedarPolicy]:
-    docs = [{"name": f"team-{n}-secrets", "policies":
-             'permit(principal, action == Lattice::Action::"AccessSecret", resource)\n'
-             f'when {{ principal.namespace == "team-{n}" && resource.path like "team-{n}/*" }};'}
-            for n in range(namespaces)]
+def policies(namespaces: int, per_namespace: bool) -> list[CedarPolicy]:
+    if per_namespace:  # one permit per team, naming its path prefix
+        docs = [{"name": f"team-{n}-secrets", "policies":
+                 'permit(principal, action == Lattice::Action::"AccessSecret", resource)\n'
+                 f'when {{ principal.namespace == "team-{n}" && resource.path like "team-{n}/*" }};'}
+                for n in range(namespaces)]
+    else:  # the same rule for every team at once, through SecretPath's `namespace`
+        docs = [{"name": "team-secrets", "policies":
+                 'permit(principal, action == Lattice::Action::"AccessSecret", resource)\n'
+                 'when { resource.namespace == principal.namespace };'}]
     docs.append({"name": "egress", "policies":
                  '@id("payments-api")\npermit(principal, action == Lattice::Action::"AccessExternalEndpoint", '
                  'resource)\nwhen { resource.host == "api.payments.example.com" && resource.port == 443 };'})
@@ -88,6 +93,8 @@ def main() -> None:
     parser.add_argument("--namespaces", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--per-namespace-permits", action="store_true",
+                        help="one permit per team naming its path prefix, instead of one rule for all teams")
     args = parser.parse_args()
 
     services = fleet(args.services, args.namespaces)
@@ -95,7 +102,7 @@ def main() -> None:
     best: dict[str, float] = {}
     for _ in range(args.repeat):
         t0 = time.perf_counter()
-        policy_set = authorization.build_policy_set(policies(args.namespaces))
+        policy_set = authorization.build_policy_set(policies(args.namespaces, args.per_namespace_permits))
         t1 = time.perf_counter()
         c1 = time.process_time()
         prepared = authorization.prepare(asked)

@@ -58,7 +58,8 @@ def workload_requests(principal: Principal, workload: Workload, *, base_path: st
                 continue  # no store to read from: the secret router reports it, and nothing is read
             remote = naming.secret_remote_key(namespace, rname, dep.id)
             out.append(Request(principal, "AccessSecret",
-                               Resource("SecretPath", f"{provider}:{remote}", {"provider": provider, "path": remote}),
+                               Resource("SecretPath", f"{provider}:{remote}",
+                                        {"provider": provider, "path": remote, "namespace": remote.split("/")[0]}),
                                path))
         elif dep.type == "external-service":
             for ename, url in sorted((dep.params.endpoints or {}).items()):
