@@ -273,7 +273,7 @@ def _emit_mapping(m: Mapping[str, Any], indent: str, first: str, out: list[str])
     append = out.append
     for k in sorted(m):
         v = m[k]
-        kc = _KEY_COLON.get(k)  # type: ignore[call-overload]
+        kc = _KEY_COLON.get(k)
         if kc is None:
             kc = _key_colon(k)
             if kc is None:  # a long key: "? key" on its own line, then ": value"
