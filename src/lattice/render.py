@@ -116,7 +116,20 @@ def _double_quoted(s: str) -> str:
     return '"' + _NEEDS_ESCAPE.sub(_escape_char, s) + '"'
 
 
+# Most strings compiled are names, hosts and label keys: lowercase, digits, `.`, `_`, `/`, `-`, starting with a
+# letter. Of those, exactly these words resolve to a non-string (YAML 1.1 booleans and null, YAML 1.2 booleans
+# and null); every other one passes each check below (tests/test_render.py compares the two on random names).
+_SIMPLE: Final = re.compile(r"[a-z][a-z0-9._/-]*")
+_SIMPLE_NON_STR: Final = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null"})
+
+
 def _is_plain_safe(s: str) -> bool:
+    if _SIMPLE.fullmatch(s) is not None:
+        return s not in _SIMPLE_NON_STR
+    return _is_plain_safe_slow(s)
+
+
+def _is_plain_safe_slow(s: str) -> bool:
     if _PLAIN_SHAPE.fullmatch(s) is None or _NOT_PLAIN_TAIL.search(s) is not None:
         return False
     if ": " in s or " #" in s or s.startswith("---"):
