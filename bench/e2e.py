@@ -14,8 +14,9 @@ see the same machine load, `--repeat` times each:
   equal to ours).
 
 Wall time is measured around the process; CPU time (user + system, the process and its workers) and peak RSS
-(`ru_maxrss`) come from `wait4`; on Linux that peak is the largest of the process and the workers it forked
-(not their sum: forked workers share the parent's pages). The load
+(`ru_maxrss`) come from `wait4` in a small launcher process (`LAUNCH`: forked from this bench, the command's
+peak would start at the bench's own size); on Linux that peak is the largest of the process and the workers it
+forked (not their sum: forked workers share the parent's pages). The load
 average before each run is printed: the machine is shared, so only side-by-side figures compare. A phase
 breakdown (`--phases`) times the same steps in one fresh process.
 """
@@ -30,7 +31,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,20 +95,34 @@ def write_fleet(n: int, seed: int, root: Path) -> tuple[int, int, list[dict[str,
     return len(docs), total, docs
 
 
+LAUNCH = r"""
+import json, os, sys, time
+out, err, *cmd = sys.argv[1:]
+t0 = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    os.dup2(os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), 1)
+    os.dup2(os.open(err, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), 2)
+    os.execvp(cmd[0], cmd)
+_, status, usage = os.wait4(pid, 0)
+print(json.dumps([time.perf_counter() - t0, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024,
+                  os.waitstatus_to_exitcode(status)]))
+"""
+"""Runs one command and reports its wall, CPU and peak RSS. It exists because a child's `ru_maxrss` starts at
+the RSS of the process it was forked from (Linux keeps the old image's high-water mark across `exec`): forked
+from this bench, which holds the fleet and helm's values, every command "peaked" at the bench's own size. The
+launcher is a small process, so what it reports is the command's own peak."""
+
+
 def timed(cmd: list[str], out: Path, env: dict[str, str] | None = None) -> Run:
     load = os.getloadavg()[0]
-    with out.open("wb") as sink:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.PIPE, env=env)
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    assert proc.stderr is not None
-    err = proc.stderr.read().decode()
-    if proc.returncode != 0:
-        sys.stderr.write(err[-2000:])
-    return Run(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, load, out.stat().st_size,
-               proc.returncode)
+    err = out.with_name(out.name + ".err")
+    proc = subprocess.run([sys.executable, "-c", LAUNCH, str(out), str(err), *cmd], env=env, capture_output=True,
+                          text=True, check=True)
+    seconds, cpu, max_rss, code = json.loads(proc.stdout)
+    if code != 0:
+        sys.stderr.write(err.read_text()[-2000:])
+    return Run(seconds, cpu, max_rss, load, out.stat().st_size, code)
 
 
 def count_documents(path: Path) -> int:

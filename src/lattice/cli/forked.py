@@ -31,11 +31,12 @@ import selectors
 import signal
 import struct
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 R = TypeVar("R")
+T = TypeVar("T")
 
 _NOTICE = struct.Struct("<iBQQ")  # shard, status (1 = done), offset, length
 _SHARD = struct.Struct("<i")
@@ -215,6 +216,21 @@ class Shards(Generic[R]):
 def run(work: Work[R], count: int, *, workers: int, codec: Codec = PICKLE) -> list[R]:
     """Every shard's result of `work` over `count` items, in order (see `Shards`)."""
     return list(Shards(work, count, workers=workers, codec=codec))
+
+
+def map_items(fn: Callable[[T], R], items: Sequence[T], *, workers: int, codec: Codec = PICKLE) -> list[R]:
+    """`[fn(item) for item in items]`, computed in up to `workers` forked processes that inherit everything
+    this process holds (so `fn` may be a closure over the fleet, the context, earlier decisions); each result
+    comes back pickled (or by `codec`), so keep results small: decisions, not objects. For example the
+    authorization decision of every workload, before a serial quota pass::
+
+        decisions = forked.map_items(lambda item: decide(item, context), ordered, workers=worker_count())
+    """
+
+    def work(start: int, stop: int, spool: Spool) -> list[R]:
+        return [fn(item) for item in items[start:stop]]
+
+    return [result for shard in Shards(work, len(items), workers=workers, codec=codec) for result in shard]
 
 
 def _child(shards: Shards[Any], index: int, tasks: int, pipes: list[tuple[int, int]]) -> None:
