@@ -77,6 +77,7 @@ class SizeResult:
     before: list[Run] = field(default_factory=list)  # `--before SRC`: the same command from an older source tree
     documents: dict[str, int] = field(default_factory=dict)
     phases: dict[str, list[float]] = field(default_factory=dict)
+    identical: bool | None = None  # with `--before`: the last outputs of both, byte for byte
 
     @staticmethod
     def median(runs: list[Run]) -> float | None:
@@ -123,6 +124,16 @@ def timed(cmd: list[str], out: Path, env: dict[str, str] | None = None) -> Run:
     if code != 0:
         sys.stderr.write(err.read_text()[-2000:])
     return Run(seconds, cpu, max_rss, load, out.stat().st_size, code)
+
+
+def _same_bytes(a: Path, b: Path) -> bool:
+    with a.open("rb") as fa, b.open("rb") as fb:
+        while True:
+            x, y = fa.read(1 << 20), fb.read(1 << 20)
+            if x != y:
+                return False
+            if not x:
+                return True
 
 
 def count_documents(path: Path) -> int:
@@ -197,6 +208,8 @@ def run_size(n: int, seed: int, repeat: int, helm: Path | None, with_phases: boo
             if helm is not None:
                 result.helm.append(timed([str(helm), "template", "fleet", str(CHART_DIR), "-f", str(values_file)],
                                          theirs))
+        if before is not None:
+            result.identical = _same_bytes(ours, Path(tmp) / "before.yaml")
         result.documents["lattice"] = count_documents(ours)
         if helm is not None:
             result.documents["helm"] = count_documents(theirs)
@@ -259,6 +272,9 @@ def report(results: list[SizeResult], info: dict[str, str], console: Console) ->
     goals.add("peak RSS ≤ 1 GiB at 10,000", f"{rss / 2**20:,.0f} MiB" if rss else "n/a",
               rss <= GOAL_RSS_BYTES if rss else None)
     goals.add("every run exits 0", "yes" if exit_ok else "no", exit_ok)
+    compared = [r.identical for r in results if r.identical is not None]
+    goals.add("output byte-identical to --before", ("yes" if all(compared) else "no") if compared else "n/a",
+              all(compared) if compared else None)
     console.print(goals.table)
     return goals.passed
 

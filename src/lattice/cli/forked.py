@@ -23,6 +23,7 @@ runs no exit handler.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import marshal
 import os
@@ -38,6 +39,7 @@ from typing import Any, Generic, TypeVar
 R = TypeVar("R")
 T = TypeVar("T")
 
+_NO_SENDFILE = frozenset({errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV})
 _NOTICE = struct.Struct("<iBQQ")  # shard, status (1 = done), offset, length
 _SHARD = struct.Struct("<i")
 
@@ -86,8 +88,10 @@ class Spool:
         while offset < end:
             try:
                 sent = os.sendfile(fd, self.fd, offset, end - offset)
-            except OSError:
+            except OSError as exc:
                 # `sendfile` refuses some outputs (a file opened with O_APPEND, some devices): copy instead.
+                if exc.errno not in _NO_SENDFILE:
+                    raise
                 _write_all(fd, self.read(offset, end - offset))
                 return
             if sent == 0:  # the spool is shorter than promised: a bug, never silently truncated output
