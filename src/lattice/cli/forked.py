@@ -42,6 +42,7 @@ T = TypeVar("T")
 _NO_SENDFILE = frozenset({errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV})
 _NOTICE = struct.Struct("<iBQQ")  # shard, status (1 = done), offset, length
 _SHARD = struct.Struct("<i")
+_MAX_SHARDS = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +135,9 @@ class Shards(Generic[R]):
                  shards_per_worker: int = 8) -> None:
         self.work, self.count, self.codec = work, count, codec
         self.workers = max(1, min(workers, count))
-        shards = self.workers * shards_per_worker if self.workers >= 2 else 1
+        # At most _MAX_SHARDS: the shards left after each worker's first are written to a pipe before any worker
+        # reads it, and a pipe holds 64 KiB.
+        shards = min(self.workers * shards_per_worker, _MAX_SHARDS) if self.workers >= 2 else 1
         step = max(1, -(-count // shards))
         self.bounds = [(k, min(k + step, count)) for k in range(0, count, step)]
         self.spools: list[Spool] = []  # one per worker; kept after the workers end, for the caller's reads
