@@ -4,7 +4,8 @@ wins over the pod's, field by field (Kubernetes API reference, SecurityContext /
 The restricted profile holds for every container and init container unless that container's own `security`
 block asks for the deviation; asking for root is honoured only when asked without contradiction:
 `runAsUser: 0` together with `runAsNonRoot: true` never yields a container that may run as root (the kubelet
-refuses to start a container whose `runAsNonRoot` is true and whose user is 0).
+refuses to start a container whose `runAsNonRoot` is true and whose user is 0). Every deviation the pod spec
+shows has its override id in `security.deviations`, so the authorization gate cannot miss one.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lattice.api import parse_resource
+from lattice.api.service import LatticeService
 from lattice.compiler.pod import NON_ROOT_USER
+from lattice.compiler.security import deviations
 from lattice.errors import LatticeError
 from lattice.fleet import FleetResult, Sourced, compile_fleet
 
@@ -66,6 +69,29 @@ def _contradicts(security: dict[str, Any] | None) -> bool:
     return (security or {}).get("runAsUser") == 0 and (security or {}).get("runAsNonRoot") is True
 
 
+def _parsed(securities: dict[str, dict[str, Any] | None]) -> LatticeService:
+    svc = parse_resource(_service(securities))
+    assert isinstance(svc, LatticeService)
+    return svc
+
+
+def _shown_deviations(pod: dict[str, Any], container: dict[str, Any]) -> set[str]:
+    """The override ids a reader of the pod spec sees for one container."""
+    ctx = container["securityContext"]
+    shown = {f"capability:{cap}" for cap in ctx["capabilities"].get("add", [])}
+    if ctx["privileged"]:
+        shown.add("privileged")
+    if _may_run_as_root(pod, container) or _effective(pod, container, "runAsUser") == 0:
+        shown.add("runAsRoot")
+    if not ctx["readOnlyRootFilesystem"]:
+        shown.add("readWriteRootFilesystem")
+    if ctx["allowPrivilegeEscalation"]:
+        shown.add("privilegeEscalation")
+    if _effective(pod, container, "seccompProfile") == {"type": "Unconfined"}:
+        shown.add("seccomp:Unconfined")
+    return shown
+
+
 def check_pod(securities: dict[str, dict[str, Any] | None]) -> None:
     try:
         result = _compile(securities)
@@ -80,6 +106,10 @@ def check_pod(securities: dict[str, dict[str, Any] | None]) -> None:
         return
     assert result.ok, [e.render() for e in errors]
     pod = _pod_spec(result)
+    workload = _parsed(securities).spec.workload
+    ids: dict[str, set[str]] = {name: set() for name in securities}
+    for deviation in deviations(workload):
+        ids[deviation.path.split(".")[3]].add(deviation.id)
     assert pod["automountServiceAccountToken"] is False
     assert pod["enableServiceLinks"] is False  # no other service's address leaks into the environment
     # the pod runs as the service's own identity (its mesh principal), whose token is not mounted
@@ -114,7 +144,11 @@ def check_pod(securities: dict[str, dict[str, Any] | None]) -> None:
         assert ctx["allowPrivilegeEscalation"] is escalation, name
         assert ctx["capabilities"]["drop"] == ["ALL"], name
         assert sorted(ctx["capabilities"].get("add", [])) == sorted(set(asked.get("capabilities", []))), name
-        assert _effective(pod, container, "seccompProfile") == {"type": "RuntimeDefault"}, name
+        assert _effective(pod, container, "seccompProfile") == {"type": asked.get("seccompProfile", "RuntimeDefault")}
+        # The authorization gate sees every deviation the pod spec shows, and no other.
+        shown = _shown_deviations(pod, container)
+        implied = {"privilegeEscalation"} if ctx["privileged"] else set()  # Kubernetes requires it of privileged
+        assert shown - implied <= ids[name] <= shown, (name, shown, ids[name])
         # the image deployed is the image written; a tag is pulled every time, a digest never changes
         assert container["image"] == f"registry.example.com/{name}:1"
         assert container["imagePullPolicy"] == "Always"
@@ -142,6 +176,9 @@ def check_pod(securities: dict[str, dict[str, Any] | None]) -> None:
     {"privileged": False, "allowPrivilegeEscalation": False},
     {"capabilities": ["NET_BIND_SERVICE", "SYS_TIME"]},
     {"runAsGroup": 0},
+    {"seccompProfile": "Unconfined"},
+    {"seccompProfile": "RuntimeDefault"},
+    {"privileged": True, "allowPrivilegeEscalation": True},
 ], ids=str)
 def test_a_deviation_applies_to_its_own_container_only(security: dict[str, Any] | None) -> None:
     check_pod({"main": security, "sidecar": None})
@@ -170,6 +207,7 @@ _security = st.fixed_dictionaries({}, optional={
     "allowPrivilegeEscalation": st.booleans(),
     "privileged": st.booleans(),
     "capabilities": st.lists(st.sampled_from(["NET_ADMIN", "NET_BIND_SERVICE", "SYS_TIME"]), max_size=3, unique=True),
+    "seccompProfile": st.sampled_from(["RuntimeDefault", "Unconfined"]),
 })
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Set
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 
 from lattice import reserved, uniqueness
@@ -27,6 +27,7 @@ from lattice.compiler.meta import Obj
 from lattice.compiler.nodes import mesh_member_node, service_node
 from lattice.compiler.pipeline import CompileResult, compile_mesh_member
 from lattice.errors import LatticeError, ObjectRef, Problem, internal_error
+from lattice.gates.admission import FleetGates, GateReport, admit_services
 from lattice.graph import FleetGraph, Key, OneSided, build_graph, show, target_of
 
 PLATFORM_NAME = "default"
@@ -39,6 +40,8 @@ class Sourced:
     source: str
     resource: Resource
     line: int | None = None
+    gate: GateReport | None = None
+    """What the gates decided for it (`admit`), before it is compiled."""
 
     @property
     def location(self) -> str:
@@ -64,6 +67,7 @@ class ServiceOutcome:
     objects: list[Obj] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
     errors: list[Problem] = field(default_factory=list)
+    gate: GateReport | None = None
 
     @property
     def ok(self) -> bool:
@@ -273,7 +277,7 @@ def compile_fleet(items: list[Sourced], failed: Iterable[ObjectRef] = ()) -> Fle
 
 def _compile_fleet(items: list[Sourced], failed: Iterable[ObjectRef]) -> FleetResult:
     items, context, errors = check_fleet(items, failed)
-    ordered = compile_order(items)
+    ordered = admit(compile_order(items), context)
     return finish_fleet(ordered, [compile_workload(item, context) for item in ordered], context, errors)
 
 
@@ -282,12 +286,27 @@ def compile_order(items: list[Sourced]) -> list[Sourced]:
     return sorted(items, key=lambda i: (i.ref.namespace or "", i.resource.name, i.resource.kind))
 
 
+def admit(ordered: list[Sourced], context: CompileContext) -> list[Sourced]:
+    """`ordered` with each LatticeService's gate report attached: the gates run before any derivation, in the
+    compile order (quota admission depends on it), over the policies, providers and quotas of the fleet."""
+    positions = [k for k, item in enumerate(ordered) if isinstance(item.resource, LatticeService)]
+    services = [res for res in (ordered[k].resource for k in positions) if isinstance(res, LatticeService)]
+    reports = admit_services(services, FleetGates.of(item.resource for item in ordered), context.platform)
+    out = list(ordered)
+    for k, report in zip(positions, reports, strict=True):
+        out[k] = replace(ordered[k], gate=report)
+    return out
+
+
 def compile_workload(item: Sourced, context: CompileContext) -> ServiceOutcome | None:
     """One workload's outcome, or None for a kind that is only validated. It reads nothing but the item and the
     shared context, so workloads may be compiled in any order or in parallel (see `lattice.cli.workers`)."""
     res = item.resource
     result: CompileResult
-    outcome = ServiceOutcome(source=item.source, ref=item.ref)
+    outcome = ServiceOutcome(source=item.source, ref=item.ref, gate=item.gate)
+    if item.gate is not None and item.gate.errors:  # refused by a gate: nothing is derived
+        outcome.errors = list(item.gate.errors)
+        return outcome
     try:
         if isinstance(res, LatticeService):
             result = compile_service(res, context)
@@ -301,6 +320,8 @@ def compile_workload(item: Sourced, context: CompileContext) -> ServiceOutcome |
         outcome.errors = [internal_error(f"compiling {item.ref}", exc)]
     else:
         outcome.objects, outcome.warnings = result.objects, result.warnings
+        if item.gate is not None:
+            outcome.warnings[:0] = item.gate.warnings
     return outcome
 
 

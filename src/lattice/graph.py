@@ -2,8 +2,10 @@
 
 An edge A -> B exists only when A declares B `outbound` (or `both`) and B declares A `inbound` (or `both`).
 A declaration without its counterpart allows nothing and is reported, with the exact stanza the other side
-needs. Building the graph is one pass over every workload's dependencies: linear in workloads plus edges.
-Pure: no I/O.
+needs. B may instead declare any caller (`{type: service, direction: inbound, id: "*"}`): with an
+`AllowWildcard` permit (B among `wildcard_callees`) every workload of the graph that declares B outbound is
+agreed; without one, `*` admits nobody (`wildcard_declarers` tells the gate who asked). Building the graph is
+one pass over every workload's dependencies: linear in workloads plus edges. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ class Node:
     service_account: str
     ports: Mapping[str, ServicePort]
     dependencies: Mapping[str, Dependency]
+    host_network: bool = False
+    """Its pods run in their node's network namespace: no pod-level policy can select or admit them."""
     target_ports: tuple[tuple[int, str], ...] = field(init=False)
     """(container port, protocol) pairs: what a peer connects to after the Service's DNAT."""
 
@@ -77,6 +81,10 @@ class FleetGraph:
     callees: dict[Key, list[Key]] = field(default_factory=dict)
     one_sided: list[OneSided] = field(default_factory=list)
     externals: dict[Key, list[External]] = field(default_factory=dict)
+    wildcard_declarers: dict[Key, tuple[str, ...]] = field(default_factory=dict)
+    """Each workload declaring `id: "*"`, with the resources that declare it, permitted or not."""
+    wildcard_edges: frozenset[tuple[Key, Key]] = frozenset()
+    """The agreed (caller, callee) edges that only a permitted wildcard agrees to (the callee names no caller)."""
 
     @property
     def edges(self) -> list[tuple[Key, Key]]:
@@ -94,16 +102,25 @@ class FleetGraph:
     def one_sided_of(self, key: Key) -> list[OneSided]:
         return [o for o in self.one_sided if key in (o.caller, o.callee)]
 
+    def declares_wildcard(self, key: Key) -> bool:
+        return key in self.wildcard_declarers
+
 
 def target_of(node_namespace: str, resource: str, dep: Dependency) -> Key:
     """The workload a `service` dependency names: `id` overrides the name, `namespace` crosses namespaces."""
     return (dep.namespace or node_namespace, dep.id or resource)
 
 
-def build_graph(nodes: Iterable[Node]) -> FleetGraph:
+def build_graph(nodes: Iterable[Node], wildcard_callees: frozenset[Key] = frozenset(), *,
+                failed: frozenset[Key] = frozenset()) -> FleetGraph:
+    """The graph of `nodes`. A node in `wildcard_callees` that declares `*` (its `AllowWildcard` permit) agrees
+    to every caller in `nodes` that declares it outbound, except those in `failed` (workloads known to have
+    failed or been refused keep no edge that only a wildcard would give them). The nodes are the workloads
+    that passed the fleet's checks: refused ones, and with them the platform's reserved identities, never are."""
     graph = FleetGraph(nodes={node.key: node for node in nodes})
     outbound: set[tuple[Key, Key]] = set()
     inbound: set[tuple[Key, Key]] = set()
+    declarers: dict[Key, list[str]] = defaultdict(list)
     for node in graph.nodes.values():
         externals = []
         for resource, dep in node.dependencies.items():
@@ -113,8 +130,9 @@ def build_graph(nodes: Iterable[Node]) -> FleetGraph:
                 continue
             if dep.type != "service":
                 continue
-            if dep.id == ANY_CALLER:
-                continue  # a wildcard admits no caller until the authorization gate permits it (fleet warns)
+            if dep.id == ANY_CALLER:  # always inbound (the model refuses any other direction)
+                declarers[node.key].append(resource)
+                continue
             target = target_of(node.key[0], resource, dep)
             direction = dep.effective_direction
             if direction in ("outbound", "both"):
@@ -123,6 +141,14 @@ def build_graph(nodes: Iterable[Node]) -> FleetGraph:
                 inbound.add((target, node.key))
         if externals:
             graph.externals[node.key] = externals
+    admitting = wildcard_callees & declarers.keys()
+    wildcard: set[tuple[Key, Key]] = set()
+    if admitting:
+        wildcard = {(caller, callee) for caller, callee in outbound if callee in admitting} - inbound
+        # A failed caller gets no edge, and no "has not agreed" either: the callee did agree, by `*`.
+        outbound -= {(caller, callee) for caller, callee in wildcard if caller in failed}
+        wildcard = {(caller, callee) for caller, callee in wildcard if caller not in failed}
+        inbound |= wildcard
     callers: dict[Key, list[Key]] = defaultdict(list)
     callees: dict[Key, list[Key]] = defaultdict(list)
     for caller, callee in outbound & inbound:
@@ -135,4 +161,6 @@ def build_graph(nodes: Iterable[Node]) -> FleetGraph:
         [OneSided(a, b, a) for a, b in outbound - inbound] + [OneSided(a, b, b) for a, b in inbound - outbound],
         key=lambda o: (o.caller, o.callee, o.declared_by),
     )
+    graph.wildcard_declarers = {key: tuple(sorted(names)) for key, names in declarers.items()}
+    graph.wildcard_edges = frozenset(wildcard)
     return graph

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
@@ -10,13 +9,20 @@ from pydantic import Field, field_validator
 from lattice.api.base import Model, Quantity, Resource
 from lattice.errors import invalid
 
-_RESOURCE_NAME = re.compile(r"([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[a-z0-9]([-a-z0-9_.]*[a-z0-9])?")
+CPU, MEMORY, GPU, COST = "cpu", "memory", "nvidia.com/gpu", "cost"
+COUNTED = (CPU, MEMORY, GPU, COST)
+"""What a quota can limit: requests of CPU (cores) and memory (bytes), GPUs (devices), and the cost per hour
+from the platform's `rates`. Anything else would limit nothing the gate counts, so it is refused."""
 
 
 def _resource_names(value: dict[str, str]) -> dict[str, str]:
     for name in value:
-        if not _RESOURCE_NAME.fullmatch(name):
-            raise invalid(f"`{name}` is not a resource name", "write `cpu`, `memory` or e.g. `nvidia.com/gpu`")
+        if name not in COUNTED:
+            close = {"requests.cpu": CPU, "limits.cpu": CPU, "requests.memory": MEMORY, "limits.memory": MEMORY,
+                     "gpu": GPU, "nvidia.com/gpus": GPU, "requests.nvidia.com/gpu": GPU}.get(name)
+            hint = f"write `{close}`" if close else "write one of `cpu`, `memory`, `nvidia.com/gpu`, `cost`"
+            raise invalid(f"a LatticeQuota does not count `{name}`: it counts requests of cpu and memory, GPUs "
+                          "and the cost per hour", hint, (name,))
     return value
 
 

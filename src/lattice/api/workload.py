@@ -354,8 +354,12 @@ class VolumeMount(Model):
 MESH_PROXY_ID = 1337
 
 
+SeccompProfile = Literal["RuntimeDefault", "Unconfined"]
+
+
 class SecurityOverrides(Model):
-    """Deviations from the restricted default; each is visible and, later, authorized by policy."""
+    """A container's deviations from the restricted default (Pod Security Standards "restricted"); each is
+    visible in the output and needs an `OverrideSecurity` permit (`lattice.compiler.security.deviations`)."""
 
     run_as_user: int | None = Field(default=None, ge=0, le=INT32_MAX)  # apimachinery validation.IsValidUserID
     run_as_group: int | None = Field(default=None, ge=0, le=INT32_MAX)  # ... and IsValidGroupID
@@ -364,6 +368,25 @@ class SecurityOverrides(Model):
     allow_privilege_escalation: bool | None = None
     privileged: bool | None = None
     capabilities: list[str] = Field(default_factory=list)
+    seccomp_profile: SeccompProfile | None = None
+    """`Unconfined` runs the container without a seccomp filter; the default is the runtime's (`RuntimeDefault`).
+    Written as the profile's type alone, as the public Rust implementation does."""
+
+    @field_validator("seccomp_profile", mode="before")
+    @classmethod
+    def _profile_type_only(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "type" in value:
+            kind = value["type"]
+            raise invalid("`seccompProfile` takes the profile's type alone, not Kubernetes' `{type: ...}` object",
+                          f"write `seccompProfile: {kind}`" if isinstance(kind, str) else
+                          "write `seccompProfile: Unconfined` or `seccompProfile: RuntimeDefault`")
+        if value == "Localhost":
+            # A Localhost profile is a file that must exist on every node the pod may run on (Kubernetes
+            # "Restrict a Container's Syscalls with seccomp"); the compiler cannot know the nodes.
+            raise invalid("a `Localhost` seccomp profile is not supported: its file would have to exist on every "
+                          "node, which the platform cannot check",
+                          "use `RuntimeDefault` (the default: remove `seccompProfile`) or `Unconfined`")
+        return value
 
     @field_validator("run_as_user", "run_as_group")
     @classmethod
@@ -814,6 +837,34 @@ ContainerName = Annotated[str, AfterValidator(_container_name)]
 ResourceName = Annotated[str, AfterValidator(_resource_name)]
 
 
+class PodSecurity(Model):
+    """The pod's own deviations from the restricted default: the settings Kubernetes keeps on the pod spec, not
+    on a container (`spec.workload.security`; Score's workload has no `security`, so a Score file is unaffected).
+    Each needs an `OverrideSecurity` permit; the ids are those of the public Rust implementation, which writes
+    these fields at the top of `spec`."""
+
+    host_network: bool | None = None
+    """Run in the node's network namespace. Such pods are outside the mesh and Cilium sees their traffic as the
+    node's, so no per-service policy applies to them (see `lattice.compiler.security`)."""
+    host_pid: bool | None = Field(default=None, alias="hostPID")  # Kubernetes' spelling, not camelCase's
+    """See and signal every process of the node."""
+    share_process_namespace: bool | None = None
+    """One process namespace for the pod's containers: each sees (and may signal) the others' processes and
+    reads their filesystems through `/proc/<pid>/root`."""
+    automount_service_account_token: bool | None = None
+    """Mount the service account's API token (off by default: the workload's identity is its mesh certificate)."""
+
+    @model_validator(mode="after")
+    def _host_pid_or_shared(self) -> PodSecurity:
+        # Kubernetes refuses both at once (core validation, validatePodSpec: "ShareProcessNamespace and HostPID
+        # cannot both be enabled").
+        if self.host_pid and self.share_process_namespace:
+            raise invalid("`hostPID` and `shareProcessNamespace` cannot both be true (Kubernetes refuses the pod)",
+                          "keep `hostPID` to see the node's processes, or `shareProcessNamespace` to see only "
+                          "the pod's", ("shareProcessNamespace",))
+        return self
+
+
 class Workload(Model):
     """The Score workload: containers, the ports it serves and the resources it depends on."""
 
@@ -826,6 +877,9 @@ class Workload(Model):
     volumes, GPUs."""
     labels: Labels = Field(default_factory=dict)
     """Labels of the pods alone (the workload's own `metadata.labels` label every object, its pods included)."""
+    security: PodSecurity | None = None
+    """Explicit, visible deviations of the pod from the restricted default (the containers' own are under each
+    container's `security`)."""
 
     @model_validator(mode="before")
     @classmethod

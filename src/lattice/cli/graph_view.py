@@ -1,6 +1,8 @@
 """Pictures of the fleet graph: a table, Mermaid, Graphviz dot, and SVG through Graphviz when installed.
 
-Agreed edges are solid; one-sided declarations are dashed and labelled with the side that is missing.
+Agreed edges are solid (labelled when only the callee's permitted `*` agrees); one-sided declarations are
+dashed and labelled with the side that is missing, a `*` without its `AllowWildcard` permit is a dashed edge
+from `*` that says so, and an agreed edge with a host-networked end is dashed too: no policy can admit it.
 """
 
 from __future__ import annotations
@@ -12,7 +14,12 @@ from dataclasses import dataclass
 
 from rich.table import Table
 
+from lattice.api.workload import ANY_CALLER
 from lattice.graph import FleetGraph, Key, show
+
+WILDCARD_LABEL = "any caller (`*`)"
+UNPERMITTED_LABEL = "admits nobody: `*` needs an AllowWildcard permit"
+HOST_NETWORK_LABEL = "agreed, but no policy admits it"
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +35,11 @@ def edges(graph: FleetGraph, namespace: str | None = None) -> tuple[list[str], l
     def keep(*keys: Key) -> bool:
         return namespace is None or any(k[0] == namespace for k in keys)
 
-    out: list[Edge] = [Edge(show(a), show(b), True) for a, b in graph.edges if keep(a, b)]
+    out: list[Edge] = [_agreed(graph, a, b) for a, b in graph.edges if keep(a, b)]
+    permitted = {callee for _, callee in graph.wildcard_edges}
+    for callee in sorted(graph.wildcard_declarers):
+        if keep(callee) and callee not in permitted:
+            out.append(Edge(ANY_CALLER, show(callee), False, UNPERMITTED_LABEL))
     for one in graph.one_sided:
         if keep(one.caller, one.callee):
             side = f"{show(one.missing)} has not declared it {one.missing_direction}"
@@ -41,6 +52,14 @@ def edges(graph: FleetGraph, namespace: str | None = None) -> tuple[list[str], l
     return sorted(nodes), sorted(out, key=lambda e: (e.source, e.target, e.label))
 
 
+def _agreed(graph: FleetGraph, caller: Key, callee: Key) -> Edge:
+    """An agreed edge; one with a host-networked end is drawn as not admitted: no policy can name that end."""
+    host = next((k for k in (caller, callee) if graph.nodes[k].host_network), None)
+    if host is not None:
+        return Edge(show(caller), show(callee), False, f"{HOST_NETWORK_LABEL}: {show(host)} runs with hostNetwork")
+    return Edge(show(caller), show(callee), True, WILDCARD_LABEL if (caller, callee) in graph.wildcard_edges else "")
+
+
 def table(graph: FleetGraph, namespace: str | None = None) -> Table:
     view = Table(title="Fleet graph", title_justify="left")
     for column in ("Caller", "Callee", "Status"):
@@ -48,7 +67,11 @@ def table(graph: FleetGraph, namespace: str | None = None) -> Table:
     nodes, drawn = edges(graph, namespace)
     for edge in drawn:
         status = "[green]agreed[/]" if edge.agreed and not edge.label else (
-            "external" if edge.label == "external" else f"[yellow]one-sided[/] ({edge.label})")
+            f"[green]agreed[/] ({edge.label})" if edge.label == WILDCARD_LABEL else
+            "external" if edge.label == "external" else
+            f"[yellow]not agreed[/] ({edge.label})" if edge.label == UNPERMITTED_LABEL else
+            f"[yellow]not admitted[/] ({edge.label})" if edge.label.startswith(HOST_NETWORK_LABEL) else
+            f"[yellow]one-sided[/] ({edge.label})")
         view.add_row(edge.source, edge.target, status)
     isolated = sorted(set(nodes) - {e.source for e in drawn} - {e.target for e in drawn})
     for node in isolated:

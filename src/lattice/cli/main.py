@@ -257,6 +257,25 @@ def crds_command() -> None:
     sys.stdout.write(render.dump_yaml_stream(all_crds()))
 
 
+@app.command("controller")
+def controller_command(
+    kubeconfig: Annotated[Path | None, typer.Option("--kubeconfig", help="Kubeconfig to use; in a pod, leave it out "
+                                                    "to use the pod's ServiceAccount.")] = None,
+    metrics_port: Annotated[int, typer.Option("--metrics-port", help="Port of /metrics and /healthz.")] = 8080,
+    standalone: Annotated[bool, typer.Option("--standalone", help="No leader election (one replica only).")]
+    = False,
+    priority: Annotated[int, typer.Option("--priority", help="Leader election: the highest priority writes.")] = 0,
+) -> None:
+    """Run the controller: watch the Lattice kinds, compile, apply and report status continuously."""
+    import asyncio
+
+    from lattice.controller import operator  # the controller's dependencies load only for this command
+
+    gc.enable()  # a long-running process: the collector must run
+    operator.configure_logging()
+    asyncio.run(operator.run(kubeconfig, metrics_port=metrics_port, standalone=standalone, priority=priority))
+
+
 @app.command("version")
 def version_command() -> None:
     """Print the Lattice version."""

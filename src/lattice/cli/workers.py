@@ -19,6 +19,7 @@ from lattice.fleet import (
     FleetResult,
     ServiceOutcome,
     Sourced,
+    admit,
     check_fleet,
     compile_order,
     compile_workload,
@@ -110,7 +111,7 @@ def compile_rendered(items: list[Sourced], failed: Iterable[ObjectRef] = (), *,
     (default: one per core) is 2 or more and the fleet is large enough; else in this process."""
     with collector_paused():
         checked, context, errors = check_fleet(items, failed)
-        ordered = compile_order(checked)
+        ordered = admit(compile_order(checked), context)
         count = worker_count() if workers is None else workers
         if workers is None and not parallel_possible(len(ordered)):
             count = 1

@@ -27,6 +27,7 @@ from lattice.compiler import (
     observability,
     peers,
     secrets,
+    security,
     service_entry,
     storage,
 )
@@ -73,6 +74,7 @@ def compile_service(svc: LatticeService, context: CompileContext) -> CompileResu
                                user_labels=user_labels)
     problems = secrets.metadata_problems(svc.metadata.labels, svc.metadata.annotations, workload.resources)
     problems += gpu.model_problems(workload.resources, platform.gpu)
+    problems += security.problems(workload, routed=spec.ingress is not None)
     budget_errors, budget_warnings = budget.problems(workload.containers, platform.defaults.resources,
                                                      "spec.workload.containers")
     if cfg.problems or problems or budget_errors:
@@ -97,13 +99,18 @@ def compile_service(svc: LatticeService, context: CompileContext) -> CompileResu
         autoscaling.scaled_object(name, namespace, spec.autoscaling, spec.replicas, user_labels)
         if spec.autoscaling else None,
     ]
+    node_host_network = security.host_network(workload)
     scrape = observability.scrape_target(name, namespace, workload.ports, platform.metrics, user_labels,
-                                         sidecar=platform.mesh.mode == "sidecar")
+                                         # no sidecar beside a host-networked pod: it serves plain text
+                                         sidecar=platform.mesh.mode == "sidecar" and not node_host_network)
     if scrape is None:
         warnings.append(observability.no_scrape_target_warning(workload.ports))
     objects.append(scrape)
     objects.extend(ingress.routes(svc, platform, user_labels))
     node = context.graph.nodes.get((namespace, name)) or nodes.service_node(svc)
+    warnings += security.warnings(workload)
+    if node.key in context.graph.nodes:
+        warnings += peers.host_network_warnings(node, context.graph)
     objects.extend(_policies(context, node, user_labels, scraped=scrape is not None,
                              routed_ports=ingress.routed_ports(svc), probe_ports=pods.probe_ports(workload)))
     return CompileResult(objects=sort_objects([o for o in objects if o is not None]), warnings=warnings)
@@ -114,13 +121,15 @@ def _policies(context: CompileContext, node: Node, labels: dict[str, str], *, sc
     """Default-deny L4 and L7 policy admitting exactly the agreed peers, and the external endpoints.
     A workload missing from the context's graph (compiled on its own) is a graph of one: no peers."""
     graph, platform, key = context.graph, context.platform, node.key
+    if node.host_network:
+        return []  # no policy selects or admits host-networked pods (see `security.warnings`)
     if key not in graph.nodes:
         graph = build_graph([node])
     inbound = peers.ingress_peers(node, graph, platform, scraped=scraped, routed_ports=routed_ports)
     outbound = peers.egress_peers(node, graph, platform)
     externals = graph.externals_of(key)
     dns_names = [naming.service_host(callee[1], callee[0], platform.cluster_domain)
-                 for callee in graph.callees_of(key) if graph.nodes[callee].ports]
+                 for callee in peers.reachable_callees(node, graph) if graph.nodes[callee].ports]
     dns_names += [ext.endpoint.host for ext in externals if not ext.endpoint.is_address]
     object_labels = naming.labels(key[1], labels)
     return [

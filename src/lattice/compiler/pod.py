@@ -1,7 +1,8 @@
 """The pod template: hardened by default, configured from the derived config, spread across zones.
 
 Restricted is the default (Pod Security Standards "restricted"); every deviation comes from an explicit
-`security` block on the container, never from a flag that is off by default.
+`security` block, on the container or on the workload (the pod-level settings), never from a flag that is off
+by default; `lattice.compiler.security` lists them for the authorization gate.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 from lattice.api.platform import DefaultResources, LatticePlatformSpec
 from lattice.api.workload import Container, Dependency, Probe, ServicePort, Workload
 from lattice.compiler import gpu as gpus
-from lattice.compiler import naming, storage
+from lattice.compiler import naming, security, storage
 from lattice.compiler.budget import Budget, budget
 from lattice.compiler.config import ContainerConfig, WorkloadConfig
 from lattice.compiler.meta import Obj
@@ -45,16 +46,20 @@ def pod_template(
     hash_input: Any,
 ) -> Obj:
     ports = workload.ports
+    host_network = security.host_network(workload)
     containers = []
     for index, (cname, container) in enumerate(workload.containers.items()):
         containers.append(
             _container(cname, container, config.containers[cname], ports if index == 0 else {},
-                       gpu=_gpu(workload.resources) if index == 0 else None, defaults=platform.defaults.resources)
+                       gpu=_gpu(workload.resources) if index == 0 else None, defaults=platform.defaults.resources,
+                       host_network=host_network)
         )
+    pod_security = workload.security
     spec: Obj = {
         "serviceAccountName": naming.service_account(name),
-        "automountServiceAccountToken": False,
+        "automountServiceAccountToken": bool(pod_security and pod_security.automount_service_account_token),
         "enableServiceLinks": False,
+        **_host_namespaces(workload),
         "securityContext": {
             "runAsNonRoot": _pod_runs_as_non_root(workload),
             "seccompProfile": {"type": "RuntimeDefault"},
@@ -83,7 +88,8 @@ def pod_template(
         spec["tolerations"] = [{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}]
         if gpu.params.model:
             spec["affinity"] = gpus.node_affinity(gpu.params.model, platform.gpu)
-    labels, annotations = mesh_enrollment(platform)
+    # Istio enrolls no host-networked pod (see `security.warnings`): labels saying otherwise would mislead.
+    labels, annotations = mesh_enrollment(platform) if not host_network else ({}, {})
     return {
         "metadata": {
             # The pods carry the workload's own labels too (`spec.workload.labels`, pod-only); ours win.
@@ -141,6 +147,26 @@ def probe_ports(workload: Workload) -> tuple[tuple[int, str], ...]:
     return tuple((port, "TCP") for port in sorted(found))
 
 
+def _host_namespaces(workload: Workload) -> Obj:
+    """The pod-level deviations asked for, and only those (a field left out is Kubernetes' default, false).
+
+    A host-networked pod resolves names through the node's resolver unless its DNS policy says
+    `ClusterFirstWithHostNet` (Kubernetes "DNS for Services and Pods", Pod's DNS Policy: `ClusterFirst` falls
+    back to `Default` for a hostNetwork pod); with it, the pod still finds its peers by their Service names."""
+    sec = workload.security
+    if sec is None:
+        return {}
+    out: Obj = {}
+    if sec.host_network:
+        out["hostNetwork"] = True
+        out["dnsPolicy"] = "ClusterFirstWithHostNet"
+    if sec.host_pid:
+        out["hostPID"] = True
+    if sec.share_process_namespace:
+        out["shareProcessNamespace"] = True
+    return out
+
+
 def _pod_runs_as_non_root(workload: Workload) -> bool:
     for container in workload.containers.values():
         sec = container.security
@@ -154,7 +180,7 @@ def _gpu(resources: dict[str, Dependency]) -> Dependency | None:
 
 
 def _container(cname: str, container: Container, cfg: ContainerConfig, ports: dict[str, ServicePort],
-               gpu: Dependency | None, defaults: DefaultResources) -> Obj:
+               gpu: Dependency | None, defaults: DefaultResources, host_network: bool) -> Obj:
     out: Obj = {
         "name": cname,
         "image": container.image,
@@ -175,8 +201,12 @@ def _container(cname: str, container: Container, cfg: ContainerConfig, ports: di
         out["env"] = [{"name": e.name, "valueFrom": {"secretKeyRef": {"name": e.secret, "key": e.key}}}
                       for e in sorted(cfg.secret_env, key=lambda e: e.name)]
     if ports:
+        # A host-networked container listens on the node itself: Kubernetes sets (and requires) hostPort equal
+        # to containerPort (core defaulting and validation, validateHostNetwork). Written out, the scheduler's
+        # view is in the output: two such pods never share a node.
         out["ports"] = [
-            {"name": pname, "containerPort": p.container_port, "protocol": p.protocol}
+            {"name": pname, "containerPort": p.container_port, "protocol": p.protocol,
+             **({"hostPort": p.container_port} if host_network else {})}
             for pname, p in sorted(ports.items())
         ]
     for field, probe in (("livenessProbe", container.liveness_probe),
@@ -228,6 +258,8 @@ def _security_context(container: Container) -> Obj:
             ctx["runAsGroup"] = NON_ROOT_USER
     if sec.privileged:
         ctx["allowPrivilegeEscalation"] = True
+    if sec.seccomp_profile is not None:
+        ctx["seccompProfile"] = {"type": sec.seccomp_profile}  # the container's own wins over the pod's
     return ctx
 
 

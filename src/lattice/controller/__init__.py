@@ -1,0 +1,1 @@
+"""The controller: Lattice in the cluster, compiling, applying and reporting status continuously."""

@@ -1,0 +1,110 @@
+"""The controller's writes to the cluster, through lightkube's async client: server-side apply with field
+manager `lattice`, deletes, status patches and Events. The only module of the controller that talks HTTP
+(besides kopf's watches). Objects stay plain dicts end to end, as the compiler produces them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from functools import cache
+from typing import Any
+
+from lightkube import AsyncClient
+from lightkube.core.exceptions import ApiError
+from lightkube.generic_resource import create_global_resource, create_namespaced_resource
+from lightkube.types import PatchType
+
+from lattice.api.base import API_GROUP, API_VERSION
+from lattice.compiler import naming
+from lattice.controller.plan import KINDS, Kind, ObjectId
+
+Obj = dict[str, Any]
+SOURCE_API_VERSION = f"{API_GROUP}/{API_VERSION}"
+
+
+def status_code(error: BaseException) -> int | None:
+    """The HTTP status of a failed request: lightkube raises ApiError for a Kubernetes Status body and the HTTP
+    client's own error for anything else (an unserved API group answers a plain-text 404)."""
+    if isinstance(error, ApiError):
+        return error.status.code
+    response = getattr(error, "response", None)
+    code = getattr(response, "status_code", None)
+    return code if isinstance(code, int) else None
+
+
+@cache  # lightkube registers each generic class once: asking twice for a core kind's would clash
+def _resource(kind: Kind) -> Any:
+    make = create_namespaced_resource if kind.namespaced else create_global_resource
+    return make(kind.group, kind.version, kind.kind, kind.plural)
+
+
+_EVENTS: Any = create_namespaced_resource("", "v1", "Event", "events")
+
+
+@cache
+def source_kind(kind: str, plural: str, namespaced: bool) -> Any:
+    """The generic lightkube class of a Lattice kind (for its status subresource)."""
+    make = create_namespaced_resource if namespaced else create_global_resource
+    return make(API_GROUP, API_VERSION, kind, plural)
+
+
+class Cluster:
+    """Writes for the controller. Every method raises lightkube's ApiError for the caller to retry."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self.client = client
+
+    async def apply(self, obj: Obj) -> Obj:
+        """Server-side apply, taking the fields over from anyone who edited them by hand (drift is reverted)."""
+        res = _resource(KINDS[(obj["apiVersion"], obj["kind"])])
+        applied = await self.client.apply(res(obj), field_manager=naming.FIELD_MANAGER, force=True)
+        return dict(applied)
+
+    async def delete(self, oid: ObjectId) -> None:
+        api_version, kind, namespace, name = oid
+        res = _resource(KINDS[(api_version, kind)])
+        try:
+            if namespace:
+                await self.client.delete(res, name, namespace=namespace)
+            else:
+                await self.client.delete(res, name)
+        except Exception as error:
+            if status_code(error) != 404:  # already gone is what we wanted
+                raise
+
+    async def list_managed(self, kind: Kind) -> AsyncIterator[Obj]:
+        """Every object of `kind` carrying Lattice's label, in all namespaces; nothing when the kind is not
+        served (its CRD is not installed)."""
+        res = _resource(kind)
+        try:
+            async for obj in self.client.list(res, namespace="*" if kind.namespaced else None,
+                                              labels={naming.MANAGED_BY_LABEL: naming.MANAGER}):
+                yield dict(obj)
+        except Exception as error:
+            if status_code(error) != 404:
+                raise
+
+    async def patch_status(self, source: Any, name: str, namespace: str | None, status: Obj) -> None:
+        """Replace the source's status (a merge patch of `status` on the status subresource)."""
+        if namespace:
+            await self.client.patch(source.Status, name, {"status": status}, namespace=namespace,
+                                    patch_type=PatchType.MERGE)
+        else:
+            await self.client.patch(source.Status, name, {"status": status}, patch_type=PatchType.MERGE)
+
+    async def event(self, involved: Obj, type_: str, reason: str, message: str, now: dt.datetime) -> None:
+        """A core/v1 Event about a source object (what `kubectl describe` shows)."""
+        meta = involved["metadata"]
+        namespace = meta.get("namespace") or "default"
+        stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        event = _EVENTS({
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": namespace},
+            "involvedObject": {"apiVersion": involved["apiVersion"], "kind": involved["kind"], "name": meta["name"],
+                               "namespace": meta.get("namespace"), "uid": meta.get("uid"),
+                               "resourceVersion": meta.get("resourceVersion")},
+            "type": type_, "reason": reason, "message": message[:1024],
+            "source": {"component": "lattice-controller"}, "reportingComponent": "lattice.dev/controller",
+            "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1,
+        })
+        await self.client.create(event)

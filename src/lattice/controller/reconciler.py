@@ -1,0 +1,375 @@
+"""The controller's loop: the fleet in memory, recompiled where a change reaches, applied, and reported.
+
+Events (from kopf's watches) only record what changed and mark the services it affects; one task compiles and
+applies the marked services in bursts, so a burst of changes costs one compile per affected service. What a
+change reaches: the service itself and every workload that names it or that it names (an edge, agreed or
+one-sided, always has one side naming the other); the services of a namespace whose quota or whose quota usage
+changed; everything when a policy, a provider or the platform changes. The compile is the CLI's: the same
+`check_fleet`, gates (`fleet.admit`) and `compile_workload`, so the cluster gets what `lattice compile` prints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from lattice.api import parse_resource
+from lattice.api.base import Resource
+from lattice.api.mesh_member import LatticeMeshMember
+from lattice.api.parse import KINDS as SOURCE_KINDS
+from lattice.api.service import LatticeService
+from lattice.compiler.meta import Obj
+from lattice.controller import plan
+from lattice.controller import status as statuses
+from lattice.controller.cluster import SOURCE_API_VERSION, Cluster, source_kind, status_code
+from lattice.controller.metrics import Metrics
+from lattice.errors import LatticeError, ObjectRef
+from lattice.fleet import ServiceOutcome, Sourced, admit, check_fleet, compile_order, compile_workload, finish_fleet
+from lattice.graph import Key, target_of
+
+log = logging.getLogger("lattice.controller")
+
+SourceId = tuple[str, str, str]  # (kind, namespace or "", name)
+WORKLOAD_KINDS = frozenset({"LatticeService", "LatticeMeshMember"})
+FLEET_WIDE_KINDS = frozenset({"CedarPolicy", "LatticePlatform", "SecretProvider", "ImageProvider"})
+PLATFORM_OWNER = "platform"  # the owner key of the cluster-wide and per-namespace shared objects
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _stamp(now: dt.datetime) -> str:
+    return now.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(slots=True)
+class _Source:
+    body: Obj
+    parsed: Resource | None
+    identity: tuple[Any, ...]
+    """What a change must alter to matter: generation (the spec), labels and annotations."""
+
+
+@dataclass(slots=True)
+class _Compiled:
+    """The last compile of a workload, reused while nothing reaches it."""
+
+    objects: list[Obj]
+    warnings: list[Any]
+    errors: list[Any]
+    gate_errors: list[Any]
+
+
+@dataclass(slots=True)
+class Reconciler:
+    cluster: Cluster
+    metrics: Metrics = field(default_factory=Metrics)
+    debounce: float = 0.05
+    concurrency: int = 32
+    now: Callable[[], dt.datetime] = _now
+    sources: dict[SourceId, _Source] = field(default_factory=dict)
+    compiled: dict[Key, _Compiled] = field(default_factory=dict)
+    applied: dict[str, dict[plan.ObjectId, Obj]] = field(default_factory=dict)
+    """What was last applied, by owner uid (PLATFORM_OWNER for the shared objects)."""
+    versions: dict[plan.ObjectId, tuple[str, int]] = field(default_factory=dict)
+    """(resourceVersion, generation) each owned object had after our last write: our own echo is ignored."""
+    deployments: dict[Key, Obj] = field(default_factory=dict)
+    written_status: dict[Key, Obj] = field(default_factory=dict)
+    dirty: set[Key] = field(default_factory=set)
+    status_dirty: set[Key] = field(default_factory=set)
+    everything: bool = True
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    seeded: bool = False
+
+    # --- what the watches report -------------------------------------------------------------------------
+    def observe_source(self, kind: str, body: Obj, deleted: bool = False) -> None:
+        meta = body.get("metadata") or {}
+        sid = (kind, meta.get("namespace") or "", meta.get("name", ""))
+        identity = (meta.get("generation"), meta.get("labels"), meta.get("annotations"), meta.get("uid"))
+        before = self.sources.get(sid)
+        if deleted:
+            self.sources.pop(sid, None)
+        elif before is not None and before.identity == identity:
+            return  # a status write (ours) or a no-op
+        else:
+            self.sources[sid] = _Source(body, self._parse(body), identity)
+        self._mark(sid, before.parsed if before else None, None if deleted else self.sources[sid].parsed)
+
+    def observe_owned(self, body: Obj, deleted: bool = False) -> None:
+        """An object Lattice owns changed: our own echo is ignored; a Deployment's status refreshes the owner's
+        status; anything else (a hand edit, a deletion) is drift, reverted by compiling and applying again."""
+        oid = plan.object_id(body)
+        meta = body.get("metadata") or {}
+        owner = self._owner_key(meta)
+        if owner is None:
+            return
+        if body.get("kind") == "Deployment" and not deleted:
+            self.deployments[owner] = body
+        mine = self.versions.get(oid)
+        if not deleted and mine is not None:
+            if meta.get("resourceVersion") == mine[0]:
+                return
+            if body.get("kind") == "Deployment" and meta.get("generation") == mine[1]:
+                self.status_dirty.add(owner)  # only its status moved: the rollout progressed
+                self.wake.set()
+                return
+        self.versions.pop(oid, None)  # drift: applied again even though the compile did not change
+        self.dirty.add(owner)
+        self.wake.set()
+
+    def _owner_key(self, meta: Mapping[str, Any]) -> Key | None:
+        for ref in meta.get("ownerReferences") or []:
+            if ref.get("controller") and ref.get("kind") in WORKLOAD_KINDS:
+                return (meta.get("namespace") or "", ref.get("name", ""))
+        return None
+
+    def _parse(self, body: Obj) -> Resource | None:
+        try:
+            return parse_resource(body)
+        except LatticeError:
+            return None  # reported in its status when compiled (as a failed input)
+
+    def _mark(self, sid: SourceId, before: Resource | None, after: Resource | None) -> None:
+        kind, namespace, name = sid
+        if kind in FLEET_WIDE_KINDS:
+            self.everything = True
+        elif kind == "LatticeQuota":
+            self.dirty.update(self._workloads_in(namespace))
+        elif kind in WORKLOAD_KINDS:
+            key = (namespace, name)
+            self.dirty.add(key)
+            for res in (before, after):
+                self.dirty.update(_named_by(res))
+            self.dirty.update(self._naming(key))
+        self.wake.set()
+
+    def _workloads_in(self, namespace: str) -> set[Key]:
+        return {(ns, name) for kind, ns, name in self.sources if kind in WORKLOAD_KINDS and ns == namespace}
+
+    def _naming(self, key: Key) -> set[Key]:
+        """The workloads whose dependencies name `key`."""
+        out = set()
+        for (kind, ns, name), source in self.sources.items():
+            if kind in WORKLOAD_KINDS and key in _named_by(source.parsed):
+                out.add((ns, name))
+        return out
+
+    # --- the loop -------------------------------------------------------------------------------------------
+    async def run(self) -> None:
+        while True:
+            await self.wake.wait()
+            await asyncio.sleep(self.debounce)  # let a burst of events arrive
+            self.wake.clear()
+            try:
+                await self.reconcile()
+            except Exception:  # one failed burst must not stop the controller; the next one retries
+                log.exception("reconcile failed; retrying")
+                self.metrics.failures.labels(reason="internal").inc()
+                self.everything = True
+                await asyncio.sleep(1)
+                self.wake.set()
+
+    async def seed(self) -> None:
+        """What Lattice applied before this process started, so pruning sees it."""
+        for kind in plan.WRITTEN_KINDS:
+            async for obj in self.cluster.list_managed(kind):
+                refs = [r for r in obj["metadata"].get("ownerReferences") or [] if r.get("controller")]
+                owner = refs[0]["uid"] if refs else PLATFORM_OWNER
+                self.applied.setdefault(owner, {})[plan.object_id(obj)] = obj
+                if obj["kind"] == "Deployment":
+                    key = self._owner_key(obj["metadata"])
+                    if key is not None:
+                        self.deployments[key] = obj
+        self.seeded = True
+
+    async def reconcile(self) -> None:
+        if not self.seeded:
+            await self.seed()
+        started = time.perf_counter()
+        items, failed = self._fleet()
+        checked, context, fleet_errors = check_fleet(items, failed)
+        ordered = admit(compile_order(checked), context)
+        batch = set(self._all_workloads()) if self.everything else set(self.dirty)
+        self.everything, self.dirty = False, set()
+        status_only = self.status_dirty - batch
+        self.status_dirty = set()
+        results: list[ServiceOutcome | None] = []
+        for item in ordered:
+            key = (item.ref.namespace or "", item.ref.name)
+            cached = self.compiled.get(key)
+            gate_errors = list(item.gate.errors) if item.gate is not None else []
+            if cached is not None and key not in batch and cached.gate_errors == gate_errors:
+                results.append(ServiceOutcome(item.source, item.ref, list(cached.objects), list(cached.warnings),
+                                              list(cached.errors), gate=item.gate))
+                continue
+            if item.resource.kind in WORKLOAD_KINDS:
+                batch.add(key)
+            outcome = compile_workload(item, context)
+            if outcome is not None:
+                self.compiled[key] = _Compiled(outcome.objects, list(outcome.warnings), list(outcome.errors),
+                                               gate_errors)
+            results.append(outcome)
+        result = finish_fleet(ordered, results, context, fleet_errors)
+        self.metrics.fleet_size.set(len(result.services))
+        by_key = {(o.ref.namespace or "", o.ref.name): o for o in result.services}
+        for key in set(self.compiled) - set(by_key):
+            self.compiled.pop(key, None)
+        try:
+            await self._apply_shared([*result.cluster_objects, *result.namespace_objects])
+        except Exception as error:  # the shared objects failing must not hold back every service
+            log.warning("applying the platform objects failed (%s); retrying", _describe(error))
+            self.metrics.failures.labels(reason="platform-objects").inc()
+            self._retry_everything_later()
+        semaphore = asyncio.Semaphore(self.concurrency)
+
+        async def one(key: Key, outcome: ServiceOutcome, apply: bool) -> None:
+            async with semaphore:
+                await self._service(key, outcome, context.graph.one_sided_of(key), apply)
+
+        await asyncio.gather(*(one(key, outcome, key in batch) for key, outcome in by_key.items()
+                               if key in batch or key in status_only))
+        self.metrics.reconcile_seconds.observe(time.perf_counter() - started)
+
+    def _fleet(self) -> tuple[list[Sourced], list[ObjectRef]]:
+        items, failed = [], []
+        for (kind, ns, name), source in sorted(self.sources.items()):
+            if source.parsed is None:
+                failed.append(ObjectRef(kind, name, ns or None))
+            else:
+                items.append(Sourced("cluster", source.parsed))
+        return items, failed
+
+    def _all_workloads(self) -> list[Key]:
+        return [(ns, name) for kind, ns, name in self.sources if kind in WORKLOAD_KINDS]
+
+    # --- one service ------------------------------------------------------------------------------------------
+    async def _service(self, key: Key, outcome: ServiceOutcome, one_sided: list[Any], apply: bool) -> None:
+        kind = outcome.ref.kind
+        source = self.sources.get((kind, key[0], key[1]))
+        if source is None:
+            return
+        uid = source.body["metadata"].get("uid", "")
+        try:
+            if apply and outcome.ok:
+                await self._apply_owned(uid, plan.with_owner(outcome.objects, plan.Owner(
+                    SOURCE_API_VERSION, kind, key[1], uid)))
+            elif apply and outcome.gate is not None and outcome.gate.by_condition.get("Authorized"):
+                await self._revoke_secrets(uid, outcome)
+            if kind == "LatticeService":
+                await self._write_status(key, source, outcome, one_sided)
+            self.metrics.reconciles.labels(result="ok" if outcome.ok else "failed").inc()
+            if not outcome.ok:
+                reason = "gate" if outcome.gate is not None and outcome.gate.errors else "compile"
+                self.metrics.failures.labels(reason=reason).inc()
+        except Exception as error:  # a conflict, a 5xx, a timeout, a dropped connection: try again shortly
+            code = status_code(error)
+            log.warning("reconciling %s/%s failed (%s); retrying", key[0], key[1], _describe(error),
+                        extra={"namespace": key[0], "name": key[1]})
+            self.metrics.failures.labels(reason=f"api-{code}" if code else type(error).__name__).inc()
+            self._retry_later(key)
+
+    def _retry_everything_later(self) -> None:
+        async def later() -> None:
+            await asyncio.sleep(2)
+            self.everything = True
+            self.wake.set()
+        asyncio.get_running_loop().create_task(later())
+
+    def _retry_later(self, key: Key) -> None:
+        async def later() -> None:
+            await asyncio.sleep(0.5)
+            self.dirty.add(key)
+            self.wake.set()
+        asyncio.get_running_loop().create_task(later())
+
+    async def _apply_owned(self, owner: str, desired: list[Obj]) -> None:
+        """Apply in order (what the Deployment needs, the Deployment, what targets it), then delete what the
+        compile no longer produces."""
+        previous = self.applied.get(owner, {})
+        for phase in _phases(desired):
+            applied = await asyncio.gather(*(self.cluster.apply(obj) for obj in phase
+                                             if previous.get(plan.object_id(obj)) != obj
+                                             or plan.object_id(obj) not in self.versions))
+            for obj in applied:
+                meta = obj.get("metadata") or {}
+                self.versions[plan.object_id(obj)] = (meta.get("resourceVersion", ""), meta.get("generation", 0))
+        for oid in plan.to_delete(desired, previous.values(), owner):
+            await self.cluster.delete(oid)
+            self.versions.pop(oid, None)
+        self.applied[owner] = {plan.object_id(obj): obj for obj in desired}
+
+    async def _apply_shared(self, objects: list[Obj]) -> None:
+        previous = self.applied.get(PLATFORM_OWNER, {})
+        wanted = {plan.object_id(obj): obj for obj in objects}
+        for obj in plan.apply_order(objects):
+            oid = plan.object_id(obj)
+            if previous.get(oid) != obj or oid not in self.versions:
+                applied = await self.cluster.apply(obj)
+                meta = applied.get("metadata") or {}
+                self.versions[oid] = (meta.get("resourceVersion", ""), meta.get("generation", 0))
+        for oid in set(previous) - set(wanted):
+            await self.cluster.delete(oid)
+        self.applied[PLATFORM_OWNER] = wanted
+
+    async def _revoke_secrets(self, owner: str, outcome: ServiceOutcome) -> None:
+        """A denied secret's ExternalSecret is deleted: access is revoked, not only no longer granted."""
+        gate = outcome.gate
+        denied = set(gate.denied_secrets) if gate is not None else set()
+        previous = self.applied.get(owner, {})
+        for oid, obj in list(previous.items()):
+            if obj["kind"] == "ExternalSecret" and _reads_any(obj, denied):
+                await self.cluster.delete(oid)
+                previous.pop(oid)
+                self.versions.pop(oid, None)
+
+    async def _write_status(self, key: Key, source: _Source, outcome: ServiceOutcome, one_sided: list[Any]) -> None:
+        meta = source.body["metadata"]
+        previous = self.written_status.get(key, source.body.get("status") or {})
+        now = self.now()
+        new = statuses.status(outcome, one_sided, self.deployments.get(key), meta.get("generation", 0), previous,
+                              _stamp(now))
+        if new == previous:
+            return
+        res = source_kind("LatticeService", SOURCE_KINDS["LatticeService"].PLURAL, True)
+        await self.cluster.patch_status(res, key[1], key[0], new)
+        self.written_status[key] = new
+        for type_, reason, message in statuses.transitions(previous, new):
+            await self.cluster.event(source.body, type_, reason, message, now)
+
+
+def _describe(error: BaseException) -> str:
+    code = status_code(error)
+    return f"HTTP {code}: {error}" if code is not None else f"{type(error).__name__}: {error}"
+
+
+def _named_by(res: Resource | None) -> set[Key]:
+    """The workloads a service or mesh member names in its dependencies."""
+    if isinstance(res, LatticeService):
+        deps: Iterable[Any] = res.spec.workload.resources.items()
+    elif isinstance(res, LatticeMeshMember):
+        deps = res.spec.resources.items()
+    else:
+        return set()
+    return {target_of(res.namespace, name, dep) for name, dep in deps if dep.type == "service"}
+
+
+def _phases(objects: list[Obj]) -> list[list[Obj]]:
+    """Before the Deployment, the Deployment, after it: each phase applied together, in order."""
+    kinds = [obj["kind"] for obj in objects]
+    cut = kinds.index("Deployment") if "Deployment" in kinds else len(objects)
+    phases = [objects[:cut], objects[cut:cut + 1], objects[cut + 1:]]
+    return [phase for phase in phases if phase]
+
+
+def _reads_any(external_secret: Obj, denied: set[tuple[str, str]]) -> bool:
+    spec = external_secret.get("spec") or {}
+    store = (spec.get("secretStoreRef") or {}).get("name", "")
+    keys = {(d.get("remoteRef") or {}).get("key") for d in spec.get("data") or []}
+    keys |= {(d.get("extract") or {}).get("key") for d in spec.get("dataFrom") or []}
+    return any((store, key) in denied for key in keys if key)

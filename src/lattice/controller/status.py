@@ -1,0 +1,151 @@
+"""The status a LatticeService reports, computed from what the controller knows: the compile outcome, the
+gates' decisions, the one-sided edges and its Deployment's own status. Pure, so every phase and condition can
+be tested without a cluster.
+
+`Ready` means serving: the Deployment is Available with the desired replicas all updated and available, read
+from the Deployment's status for its current generation (the rollout conditions of
+https://kubernetes.io/docs/concepts/workloads/controllers/deployment/#deployment-status), not merely "applied".
+Conditions follow metav1.Condition; a condition's `lastTransitionTime` changes only when its status does, so
+that status is rewritten only when something changed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from lattice.errors import Problem
+from lattice.fleet import ServiceOutcome
+from lattice.gates.admission import GATE_CONDITIONS
+from lattice.graph import OneSided, show
+
+Obj = dict[str, Any]
+
+READY, AUTHORIZED, IMAGES_VERIFIED, QUOTA_AVAILABLE, DEPENDENCIES_MATCHED = (
+    "Ready", "Authorized", "ImagesVerified", "QuotaAvailable", "DependenciesMatched")
+CONDITION_TYPES = (READY, AUTHORIZED, IMAGES_VERIFIED, QUOTA_AVAILABLE, DEPENDENCIES_MATCHED)
+_MESSAGE_LIMIT = 32768  # metav1.Condition.message maxLength
+
+
+@dataclass(frozen=True, slots=True)
+class Rollout:
+    """Whether a Deployment serves: from its `status` against its `spec` and `metadata.generation`."""
+
+    ready: bool
+    reason: str
+    message: str
+
+
+def rollout(deployment: Mapping[str, Any] | None) -> Rollout:
+    if deployment is None:
+        return Rollout(False, "DeploymentMissing", "the Deployment does not exist yet")
+    spec, status = deployment.get("spec") or {}, deployment.get("status") or {}
+    generation = (deployment.get("metadata") or {}).get("generation", 0)
+    if status.get("observedGeneration", 0) < generation:
+        return Rollout(False, "RollingOut", "the Deployment controller has not yet seen the latest change")
+    desired = spec.get("replicas", 1)
+    updated, available = status.get("updatedReplicas", 0), status.get("availableReplicas", 0)
+    conditions = {c.get("type"): c for c in status.get("conditions") or []}
+    progressing = conditions.get("Progressing") or {}
+    if progressing.get("reason") == "ProgressDeadlineExceeded":
+        return Rollout(False, "ProgressDeadlineExceeded", progressing.get("message") or "the rollout is stuck")
+    if (conditions.get("Available") or {}).get("status") == "True" and updated >= desired and available >= desired \
+            and status.get("replicas", 0) == updated:
+        return Rollout(True, "Available", f"{available}/{desired} replicas available")
+    return Rollout(False, "RollingOut", f"{updated}/{desired} replicas updated, {available}/{desired} available")
+
+
+def _condition(type_: str, ok: bool, reason: str, message: str, generation: int) -> Obj:
+    return {"type": type_, "status": "True" if ok else "False", "reason": reason,
+            "message": message[:_MESSAGE_LIMIT], "observedGeneration": generation}
+
+
+def _problems_text(problems: Sequence[Problem]) -> str:
+    return "; ".join(p.render() for p in problems)
+
+
+def conditions(outcome: ServiceOutcome, one_sided: Sequence[OneSided], deployment: Mapping[str, Any] | None,
+               generation: int) -> list[Obj]:
+    """The five conditions, in a fixed order, without transition times (see `merge_conditions`)."""
+    gate = outcome.gate
+    by_gate = gate.by_condition if gate is not None else {}
+    out = []
+    gates = ((AUTHORIZED, "Permitted"), (IMAGES_VERIFIED, "Verified"), (QUOTA_AVAILABLE, "WithinQuota"))
+    for type_, ok_reason in gates:
+        problems = by_gate.get(type_, [])
+        if problems:
+            out.append(_condition(type_, False, GATE_CONDITIONS[type_], _problems_text(problems), generation))
+        else:
+            detail = {AUTHORIZED: gate.authorized, IMAGES_VERIFIED: gate.images, QUOTA_AVAILABLE: gate.quota}[type_] \
+                if gate is not None else "-"
+            out.append(_condition(type_, True, ok_reason, detail if detail != "-" else "", generation))
+    if one_sided:
+        lines = [f"{show(edge.caller)} -> {show(edge.callee)}: {show(edge.missing)} adds `{edge.stanza()}`"
+                 for edge in one_sided]
+        out.append(_condition(DEPENDENCIES_MATCHED, False, "OneSided", "; ".join(lines), generation))
+    else:
+        out.append(_condition(DEPENDENCIES_MATCHED, True, "Matched", "every declared edge is agreed", generation))
+    if not outcome.ok:
+        failed_gate = any(by_gate.get(t) for t in (AUTHORIZED, IMAGES_VERIFIED, QUOTA_AVAILABLE))
+        out.insert(0, _condition(READY, False, "GateFailed" if failed_gate else "CompileFailed",
+                                 _problems_text(outcome.errors), generation))
+    else:
+        state = rollout(deployment)
+        out.insert(0, _condition(READY, state.ready, state.reason, state.message, generation))
+    return out
+
+
+def merge_conditions(new: Sequence[Obj], old: Sequence[Mapping[str, Any]], now: str) -> list[Obj]:
+    """`new` with each condition's `lastTransitionTime` kept from `old` while its status is unchanged."""
+    previous = {c.get("type"): c for c in old}
+    out = []
+    for cond in new:
+        before = previous.get(cond["type"])
+        kept = before.get("lastTransitionTime") if before and before.get("status") == cond["status"] else None
+        out.append({**cond, "lastTransitionTime": kept or now})
+    return out
+
+
+def phase(outcome: ServiceOutcome, deployment: Mapping[str, Any] | None) -> str:
+    if not outcome.ok:
+        return "Failed"
+    return "Ready" if rollout(deployment).ready else "Pending"
+
+
+def status(outcome: ServiceOutcome, one_sided: Sequence[OneSided], deployment: Mapping[str, Any] | None,
+           generation: int, previous: Mapping[str, Any] | None, now: str) -> Obj:
+    """The whole `status` of a LatticeService; equal to `previous` when nothing changed."""
+    kinds = Counter(obj["kind"] for obj in outcome.objects)
+    new_conditions = conditions(outcome, one_sided, deployment, generation)
+    current = phase(outcome, deployment)
+    ready = new_conditions[0]
+    out: Obj = {
+        "phase": current,
+        "message": ready["message"] if current != "Ready" else "",
+        "observedGeneration": generation,
+        "compiledResources": {"count": len(outcome.objects), "kinds": dict(sorted(kinds.items()))},
+        "conditions": merge_conditions(new_conditions, (previous or {}).get("conditions") or [], now),
+    }
+    gate = outcome.gate
+    if gate is not None and gate.demand is not None:
+        out["cost"] = {"hourly": f"{gate.demand.cost_per_hour:.4f}"}
+    return out
+
+
+def transitions(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """(event type, reason, message) for each condition that changed status: a Warning for a gate or compile
+    failure, Normal for a recovery; nothing when only the message changed."""
+    before = {c.get("type"): c for c in (old or {}).get("conditions") or []}
+    events = []
+    for cond in new.get("conditions") or []:
+        prior = before.get(cond["type"])
+        if prior is not None and prior.get("status") == cond["status"]:
+            continue
+        failure = cond["type"] != READY or cond["reason"] in ("GateFailed", "CompileFailed")
+        if cond["status"] == "False" and failure:
+            events.append(("Warning", cond["reason"], cond["message"]))
+        elif cond["status"] == "True" and prior is not None:
+            events.append(("Normal", cond["reason"], f"{cond['type']}: {cond['message'] or cond['reason']}"))
+    return events

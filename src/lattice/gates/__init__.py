@@ -1,0 +1,1 @@
+"""The gates: what the platform refuses before anything is produced (authorization, images, quota)."""

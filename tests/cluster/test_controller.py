@@ -1,0 +1,149 @@
+"""`lattice controller` on the real control plane: the real process (`lattice controller`), watching and
+writing through the real API server, with pods simulated by KWOK. Nothing of the controller is patched."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from lattice.api.crd import all_crds
+from lattice.fleet import FleetResult
+from tests.cluster.conftest import Cluster
+from tests.cluster.controlplane import free_port
+from tests.cluster.foreign_crds import crds_for
+from tests.cluster.kube import ApiError, install_crds, wait_for
+
+NAMESPACE = "shop"
+IMAGE = "registry.example.com/shop/app@sha256:" + "b" * 64
+LATTICE = "lattice.dev/v1alpha1"
+
+
+class RunningController:
+    def __init__(self, cluster: Cluster, *args: str) -> None:
+        self.port = free_port()
+        self.log = tempfile.NamedTemporaryFile(prefix="lattice-controller-", suffix=".log", delete=False)  # noqa: SIM115
+        lattice = Path(sys.executable).with_name("lattice")
+        self.process = subprocess.Popen(
+            [str(lattice), "controller", "--kubeconfig", str(cluster.kubeconfig), "--metrics-port", str(self.port),
+             *args],
+            stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+    def metrics(self) -> str:
+        return httpx.get(f"http://127.0.0.1:{self.port}/metrics", timeout=5).text
+
+    def tail(self, lines: int = 60) -> str:
+        return "\n".join(Path(self.log.name).read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.fixture(scope="module")
+def controller(cluster: Cluster, examples_fleet: FleetResult) -> Iterator[RunningController]:
+    cluster.require_simulated_nodes()
+    install_crds(cluster.kube, all_crds())
+    foreign = [o for o in examples_fleet.objects if not cluster.kube.serves(o["apiVersion"], o["kind"])]
+    install_crds(cluster.kube, crds_for(foreign))
+    cluster.kube.forget_discovery()
+    for namespace in {o["metadata"].get("namespace") for o in examples_fleet.cluster_objects} - {None}:
+        cluster.ensure_namespace(namespace)
+    cluster.ensure_namespace(NAMESPACE)
+    cluster.kube.apply({"apiVersion": LATTICE, "kind": "ImageProvider", "metadata": {"name": "example"},
+                        "spec": {"registry": "registry.example.com", "trust": {"enforce": False}}})
+    running = RunningController(cluster, "--standalone")
+    wait_for("the controller's /healthz", lambda: _healthy(running.port), timeout=30)
+    yield running
+    running.stop()
+
+
+def _healthy(port: int) -> bool | None:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200 or None
+    except httpx.HTTPError:
+        return None
+
+
+def service(name: str, *, replicas: int = 2, resources: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"apiVersion": LATTICE, "kind": "LatticeService", "metadata": {"name": name, "namespace": NAMESPACE},
+            "spec": {"replicas": replicas, "workload": {
+                "containers": {"app": {"image": IMAGE, "resources": {"limits": {"cpu": "100m", "memory": "64Mi"}}}},
+                "service": {"ports": {"http": {"port": 8080}}},
+                "resources": resources or {}}}}
+
+
+def _status(cluster: Cluster, name: str) -> dict[str, Any]:
+    obj = cluster.kube.get(LATTICE, "LatticeService", name, NAMESPACE)
+    return obj.get("status") or {}
+
+
+def _phase(cluster: Cluster, name: str, phase: str) -> dict[str, Any] | None:
+    status = _status(cluster, name)
+    return status if status.get("phase") == phase else None
+
+
+def _condition(status: dict[str, Any], type_: str) -> dict[str, Any]:
+    return next(c for c in status["conditions"] if c["type"] == type_)
+
+
+def test_a_created_service_becomes_ready_with_exactly_its_compiled_objects(
+        cluster: Cluster, controller: RunningController) -> None:
+    created = cluster.kube.apply(service("web"))
+    try:
+        status = wait_for("web to be Ready", lambda: _phase(cluster, "web", "Ready"), timeout=60)
+    except TimeoutError:
+        print(controller.tail())
+        raise
+    assert status["observedGeneration"] == created["metadata"]["generation"]
+    kinds = status["compiledResources"]["kinds"]
+    assert kinds["Deployment"] == 1 and kinds["CiliumNetworkPolicy"] == 1
+    deployment = cluster.kube.get("apps/v1", "Deployment", "web", NAMESPACE)
+    assert deployment["status"]["availableReplicas"] == 2
+    [owner] = deployment["metadata"]["ownerReferences"]
+    assert (owner["kind"], owner["name"], owner["uid"], owner["controller"]) == (
+        "LatticeService", "web", created["metadata"]["uid"], True)
+    managers = {m["manager"] for m in deployment["metadata"]["managedFields"] if m["operation"] == "Apply"}
+    assert managers == {"lattice"}
+    assert _condition(status, "Ready")["status"] == "True"
+    assert "lattice_reconciles_total" in controller.metrics()
+
+
+def test_dropping_to_one_replica_deletes_the_disruption_budget(cluster: Cluster, controller: RunningController) -> None:
+    cluster.kube.apply(service("api", replicas=2))
+    wait_for("api to be Ready", lambda: _phase(cluster, "api", "Ready"), timeout=60)
+    cluster.kube.get("policy/v1", "PodDisruptionBudget", "api", NAMESPACE)
+    cluster.kube.apply(service("api", replicas=1))
+
+    def pdb_gone() -> bool | None:
+        try:
+            cluster.kube.get("policy/v1", "PodDisruptionBudget", "api", NAMESPACE)
+        except ApiError as error:
+            return error.status == 404 or None
+        return None
+
+    wait_for("the PDB of api to be deleted", pdb_gone, timeout=30)
+
+
+def test_a_hand_edit_of_an_owned_deployment_is_reverted(cluster: Cluster, controller: RunningController) -> None:
+    cluster.kube.apply(service("edited", replicas=2))
+    wait_for("edited to be Ready", lambda: _phase(cluster, "edited", "Ready"), timeout=60)
+    cluster.kube.apply({"apiVersion": "apps/v1", "kind": "Deployment",
+                        "metadata": {"name": "edited", "namespace": NAMESPACE}, "spec": {"replicas": 5}},
+                       manager="someone")
+
+    def reverted() -> bool | None:
+        return cluster.kube.get("apps/v1", "Deployment", "edited", NAMESPACE)["spec"]["replicas"] == 2 or None
+
+    wait_for("the hand edit to be reverted", reverted, timeout=30)

@@ -1,0 +1,96 @@
+"""The status the controller writes: Ready only when the Deployment serves, gate refusals as conditions with
+their reasons, one-sided edges named with the stanza to add, and transition times kept while nothing changes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lattice.controller import status as st
+from lattice.errors import ObjectRef, Problem
+from lattice.fleet import ServiceOutcome
+from lattice.gates.admission import GateReport
+from lattice.graph import OneSided
+
+REF = ObjectRef("LatticeService", "payments", "commerce")
+T0, T1 = "2026-12-01T10:00:00Z", "2026-12-01T10:05:00Z"
+
+
+def deployment(*, replicas: int = 3, updated: int = 3, available: int = 3, generation: int = 2,
+               observed: int = 2, available_condition: str = "True") -> dict[str, Any]:
+    return {"metadata": {"generation": generation}, "spec": {"replicas": replicas},
+            "status": {"observedGeneration": observed, "replicas": updated, "updatedReplicas": updated,
+                       "availableReplicas": available,
+                       "conditions": [{"type": "Available", "status": available_condition}]}}
+
+
+def compiled(**gate: Any) -> ServiceOutcome:
+    return ServiceOutcome("x.yaml", REF, objects=[{"kind": "Deployment"}, {"kind": "Service"}, {"kind": "Service"}],
+                          gate=GateReport(**gate))
+
+
+def by_type(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["type"]: c for c in status["conditions"]}
+
+
+def test_ready_means_the_deployment_is_available_with_every_replica() -> None:
+    out = st.status(compiled(), [], deployment(), 7, None, T0)
+    assert out["phase"] == "Ready" and out["observedGeneration"] == 7
+    assert out["compiledResources"] == {"count": 3, "kinds": {"Deployment": 1, "Service": 2}}
+    assert by_type(out)["Ready"]["status"] == "True"
+    assert [c["type"] for c in out["conditions"]] == list(st.CONDITION_TYPES)
+
+
+def test_applied_but_not_rolled_out_is_pending() -> None:
+    for dep in (deployment(available=1), deployment(updated=2), deployment(observed=1), None,
+                deployment(available_condition="False")):
+        out = st.status(compiled(), [], dep, 1, None, T0)
+        assert out["phase"] == "Pending", dep
+        assert by_type(out)["Ready"]["status"] == "False" and out["message"]
+
+
+def test_a_gate_refusal_fails_with_its_condition_and_reason() -> None:
+    gate = GateReport()
+    gate.refuse("Authorized", [Problem("spec.workload.resources.stripe", "AccessSecret denied", "permit(...)")])
+    outcome = ServiceOutcome("x.yaml", REF, errors=list(gate.errors), gate=gate)
+    out = st.status(outcome, [], None, 1, None, T0)
+    conditions = by_type(out)
+    assert out["phase"] == "Failed"
+    assert conditions["Authorized"]["status"] == "False" and conditions["Authorized"]["reason"] == "Denied"
+    assert "AccessSecret denied" in conditions["Authorized"]["message"]
+    assert conditions["Ready"]["reason"] == "GateFailed"
+    assert conditions["QuotaAvailable"]["status"] == "True"
+    assert out["compiledResources"]["count"] == 0
+
+
+def test_one_sided_edges_name_the_missing_stanza() -> None:
+    payments = ("commerce", "payments")
+    edge = OneSided(caller=payments, callee=("commerce", "ledger"), declared_by=payments)
+    cond = by_type(st.status(compiled(), [edge], deployment(), 1, None, T0))["DependenciesMatched"]
+    assert cond["status"] == "False" and cond["reason"] == "OneSided"
+    assert "payments: {type: service, direction: inbound}" in cond["message"]
+
+
+def test_transition_times_are_kept_while_a_condition_holds() -> None:
+    first = st.status(compiled(), [], deployment(available=1), 1, None, T0)
+    same = st.status(compiled(), [], deployment(available=2), 1, first, T1)
+    assert by_type(same)["Ready"]["lastTransitionTime"] == T0  # still False: the time is kept
+    ready = st.status(compiled(), [], deployment(), 1, same, T1)
+    assert by_type(ready)["Ready"]["lastTransitionTime"] == T1
+    assert by_type(ready)["Authorized"]["lastTransitionTime"] == T0
+    assert st.status(compiled(), [], deployment(), 1, ready, "2026-12-01T11:00:00Z") == ready  # unchanged
+
+
+def test_events_for_failures_and_recoveries_only() -> None:
+    ok = st.status(compiled(), [], deployment(), 1, None, T0)
+    assert st.transitions(None, ok) == []
+    gate = GateReport()
+    gate.refuse("QuotaAvailable", [Problem("spec.replicas", "quota commerce/team-budget: cpu limit 2", "lower")])
+    failed = st.status(ServiceOutcome("x.yaml", REF, errors=list(gate.errors), gate=gate), [], None, 2, ok, T1)
+    events = st.transitions(ok, failed)
+    assert ("Warning", "OverQuota") in [(t, r) for t, r, _ in events]
+    assert ("Warning", "GateFailed") in [(t, r) for t, r, _ in events]
+    recovered = st.status(compiled(), [], deployment(), 3, failed, T1)
+    assert {(t, r) for t, r, _ in st.transitions(failed, recovered)} == {("Normal", "WithinQuota"),
+                                                                         ("Normal", "Available")}
+    rolling = st.status(compiled(), [], deployment(available=1), 4, recovered, T1)
+    assert st.transitions(recovered, rolling) == []  # a rollout in progress is not a failure
