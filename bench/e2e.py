@@ -152,7 +152,7 @@ def clock():
 t0 = clock()
 from lattice.api import parse_resource
 from lattice.cli import loader, workers
-from lattice.fleet import Sourced, check_fleet, compile_order, finish_fleet
+from lattice.fleet import Sourced, admit, check_fleet, compile_order, finish_fleet
 t1 = clock()
 files = loader.collect_files([sys.argv[1]])
 t2 = clock()
@@ -161,7 +161,7 @@ t3 = clock()
 items = [Sourced(d.source, parse_resource(d.data), d.line) for d in docs]
 t4 = clock()
 checked, context, errors = check_fleet(items)
-ordered = compile_order(checked)
+ordered = admit(compile_order(checked), context)
 t5 = clock()
 outcomes, texts = workers.compile_shards(ordered, context, workers.worker_count())
 t6 = clock()
@@ -171,7 +171,7 @@ rendered = workers.RenderedFleet(result, [text for outcome, text in zip(outcomes
 with open(os.devnull, "wb") as sink:
     rendered.write_to(sink)
 t8 = clock()
-names = ["imports", "collect files", "read YAML (workers)", "validate (pydantic)", "check_fleet (graph, context)",
+names = ["imports", "collect files", "read YAML (workers)", "validate (pydantic)", "check_fleet, gates",
          "compile+render (workers)", "fleet-wide steps", "write output"]
 print(json.dumps({name: [marks[k + 1][0] - marks[k][0], marks[k + 1][1] - marks[k][1]]
                   for k, name in enumerate(names)}))

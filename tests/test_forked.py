@@ -72,3 +72,21 @@ def test_bytes_a_child_appends_to_its_spool_reach_a_file_unchanged(tmp_path: Pat
     with (tmp_path / "appended").open("ab") as sink:  # sendfile refuses O_APPEND: copied instead
         shards.spool(0).send_to(sink.fileno(), 0, 5)
     assert (tmp_path / "appended").read_bytes() == b"".join(texts)[:5]
+
+
+@needs_two_cores
+def test_every_field_of_an_outcome_comes_back_from_the_compile_workers() -> None:
+    """Not only what tests/test_workers.py compares: the gates' report and any field added to ServiceOutcome."""
+    import dataclasses
+
+    from lattice.cli import workers
+    from lattice.fleet import compile_fleet
+    from test_workers import FLEETS, _items
+
+    items = _items(FLEETS["everything"])
+    serial = compile_fleet(items).services
+    parallel = workers.compile_rendered(items, workers=2).result.services
+    assert any(outcome.gate is not None for outcome in serial)
+    rest = [f.name for f in dataclasses.fields(serial[0]) if f.name != "objects"]  # objects become skeletons
+    assert [[getattr(o, name) for name in rest] for o in parallel] == [[getattr(o, name) for name in rest]
+                                                                       for o in serial]

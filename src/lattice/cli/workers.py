@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import io
 import marshal
 import multiprocessing
@@ -121,9 +122,13 @@ def compile_rendered(items: list[Sourced], failed: Iterable[ObjectRef] = (), *,
                                       if outcome is not None])
 
 
-Entry = tuple[str, str, str, str | None, list[Obj], Any, int]
-"""A compiled workload as it travels: source, kind, name, namespace, skeleton objects, (warnings, errors) and the
-length of its YAML."""
+_REST = tuple(f.name for f in dataclasses.fields(ServiceOutcome) if f.name not in ("source", "ref", "objects"))
+"""The fields of an outcome besides its identity and objects (problems, the gates' report, whatever is added
+later): they travel as they are, pickled together, and only when one of them is set."""
+
+Entry = tuple[str, str, str, str | None, list[Obj], dict[str, Any] | None, int]
+"""A compiled workload as it travels: source, kind, name, namespace, skeleton objects, its other fields (None
+when every one is empty) and the length of its YAML."""
 Shard = tuple[int, int, list[Entry | None]]
 """A shard's result: the number of the spool holding its YAML, where that starts, one entry per item (None for a
 kind only validated)."""
@@ -145,8 +150,9 @@ def compile_shards(ordered: list[Sourced], context: CompileContext, workers: int
             text = _SEPARATOR + render.dump_yaml_stream(outcome.objects).encode() if outcome.objects else b""
             parts.append(text)
             ref = outcome.ref
+            rest = {name: getattr(outcome, name) for name in _REST}
             entries.append((outcome.source, ref.kind, ref.name, ref.namespace,
-                            [skeleton(obj) for obj in outcome.objects], (outcome.warnings, outcome.errors),
+                            [skeleton(obj) for obj in outcome.objects], rest if any(rest.values()) else None,
                             len(text)))
         return spool.number, spool.append(b"".join(parts)), entries
 
@@ -160,28 +166,26 @@ def compile_shards(ordered: list[Sourced], context: CompileContext, workers: int
                 outcomes.append(None)
                 texts.append(Text(spool, offset, 0))
                 continue
-            source, kind, name, namespace, objects, (warnings, errors), length = entry
-            outcomes.append(ServiceOutcome(source, ObjectRef(kind, name, namespace), objects, warnings, errors))
+            source, kind, name, namespace, objects, rest, length = entry
+            outcomes.append(ServiceOutcome(source, ObjectRef(kind, name, namespace), objects, **(rest or {})))
             texts.append(Text(spool, offset, length))
             offset += length
     return outcomes, texts
 
 
 def _encode(shard: Shard) -> bytes:
-    """Plain data by `marshal`; problems, rare and typed, by pickle (inside). What `marshal` cannot write
-    raises, and the parent does that shard again itself."""
+    """Plain data by `marshal`; an outcome's other fields, rare and typed, by pickle (inside). What `marshal`
+    cannot write raises, and the parent does that shard again itself."""
     number, offset, entries = shard
     return marshal.dumps((number, offset, [
-        entry if entry is None else (*entry[:5], pickle.dumps(entry[5]) if entry[5][0] or entry[5][1] else None,
-                                     entry[6])
+        entry if entry is None else (*entry[:5], None if entry[5] is None else pickle.dumps(entry[5]), entry[6])
         for entry in entries]))
 
 
 def _decode(data: bytes) -> Shard:
     number, offset, entries = marshal.loads(data)
     return number, offset, [
-        entry if entry is None else (*entry[:5], pickle.loads(entry[5]) if entry[5] is not None else ([], []),
-                                     entry[6])
+        entry if entry is None else (*entry[:5], None if entry[5] is None else pickle.loads(entry[5]), entry[6])
         for entry in entries]
 
 
