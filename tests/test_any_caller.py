@@ -23,13 +23,13 @@ from lattice.fleet import (
     FleetResult,
     Sourced,
     check_fleet,
-    compile_fleet,
     compile_order,
     compile_workload,
     finish_fleet,
 )
 from lattice.graph import FleetGraph, Key, Node, build_graph
 from tests.policy_checker import l4_matrix, l7_matrix, policy_ports
+from tests.support.gates import compile_fleet
 from tests.test_policy_guarantee import pods
 
 

@@ -19,7 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lattice.api import parse_resource
-from lattice.fleet import FleetResult, Sourced, compile_fleet
+from lattice.fleet import FleetResult, Sourced
+from tests.support.gates import compile_fleet
 
 
 def _service(name: str, replicas: int, autoscaling: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from lattice import render
 from lattice.cli.main import app
 from lattice.fleet import FleetResult
 from tests.conftest import EXAMPLES
+from tests.support.gates import admitting
 
 runner = CliRunner()
 
@@ -62,7 +63,7 @@ def test_out_dir_writes_one_file_per_workload_and_the_shared_objects(tmp_path: P
 
 def test_standard_input_is_read_with_a_dash() -> None:
     text = (EXAMPLES / "storefront" / "catalog.yaml").read_text()
-    result = runner.invoke(app, ["compile", "-"], input=text)
+    result = runner.invoke(app, ["compile", *admitting("-")], input=text)
     assert result.exit_code == 0
     names = {(o["kind"], o["metadata"]["name"]) for o in _yaml_docs(result.stdout)}
     assert ("Deployment", "catalog") in names
@@ -70,7 +71,7 @@ def test_standard_input_is_read_with_a_dash() -> None:
 
 def test_foreign_documents_are_skipped_with_a_warning(tmp_path: Path) -> None:
     (tmp_path / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
-    result = runner.invoke(app, ["compile", str(tmp_path)])
+    result = runner.invoke(app, ["compile", *admitting(str(tmp_path))])
     assert result.exit_code == 0
     assert result.stderr == f"warning: {tmp_path}/cm.yaml:1: skipped v1 ConfigMap: not a lattice.dev kind\n"
 
@@ -131,7 +132,7 @@ def test_a_v1_list_is_read_item_by_item_with_lines_of_the_items(tmp_path: Path) 
         "      containers:\n"
         "        main: {image: 'registry.example.com/bad:1', resources: {limits: {cpu: 100m, memory: 64Mi}}}\n"
     )
-    result = runner.invoke(app, ["compile", str(listing)])
+    result = runner.invoke(app, ["compile", *admitting(str(listing))])
     assert result.exit_code == 1
     assert result.stderr == (f"error: {listing}:16: LatticeService demo/bad: spec.replicas: -1 is too small "
                              "(the minimum is 0)\n  hint: write a value of at least 0\n")
@@ -139,7 +140,7 @@ def test_a_v1_list_is_read_item_by_item_with_lines_of_the_items(tmp_path: Path) 
 
 
 def test_validate_warns_both_sides_of_a_one_sided_declaration_as_compile_does() -> None:
-    result = runner.invoke(app, ["validate", "tests/inputs/golden/graph-abcd.yaml"])
+    result = runner.invoke(app, ["validate", *admitting("tests/inputs/golden/graph-abcd.yaml")])
     assert result.exit_code == 0
     warnings = (
         "warning: tests/inputs/golden/graph-abcd.yaml:35: LatticeService billing/c: spec.workload.resources: "
@@ -151,5 +152,5 @@ def test_validate_warns_both_sides_of_a_one_sided_declaration_as_compile_does() 
         "shop/b calls billing/c, but billing/c has not agreed, so no traffic is allowed between them\n"
         "  hint: the owner of billing/c adds `b: {type: service, direction: inbound, namespace: shop}` under "
         "`spec.workload.resources`\n")
-    assert result.stderr == warnings + "4 objects valid, 0 invalid\n"
-    assert runner.invoke(app, ["compile", "tests/inputs/golden/graph-abcd.yaml"]).stderr == warnings
+    assert result.stderr == warnings + "6 objects valid, 0 invalid\n"
+    assert runner.invoke(app, ["compile", *admitting("tests/inputs/golden/graph-abcd.yaml")]).stderr == warnings

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from lattice.api import parse_resource
-from lattice.fleet import FleetResult, Sourced, compile_fleet
+from lattice.fleet import FleetResult, Sourced
 from tests.conftest import GOLDEN_INPUTS, load_fleet
+from tests.support.gates import compile_fleet
 from tests.support.schemas import assert_valid
 
 PROBE_SOURCE = "169.254.7.127/32"

@@ -15,8 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lattice.api import parse_resource
-from lattice.fleet import FleetResult, Sourced, compile_fleet
+from lattice.fleet import FleetResult, Sourced
 from tests.policy_checker import Outside, Pod, direction_matrix, dns_names_allowed, policy_ports
+from tests.support.gates import compile_fleet
 from tests.support.schemas import assert_valid
 
 NAMESPACE, NAME = "shop", "caller"

@@ -18,6 +18,7 @@ import yaml
 from typer.testing import CliRunner, Result
 
 from lattice.cli.main import app
+from tests.support.gates import admitting
 
 REPO = Path(__file__).resolve().parent.parent
 INVALID = Path("tests/inputs/invalid")  # relative to REPO, so paths in messages are short and stable
@@ -544,7 +545,7 @@ def _at_repo_root(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def compile_(*paths: str) -> Result:
-    return CliRunner().invoke(app, ["compile", *paths])
+    return CliRunner().invoke(app, ["compile", *admitting(*paths)])
 
 
 def manifests(stdout: str) -> list[dict[str, Any]]:

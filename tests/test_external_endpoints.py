@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 
 from lattice.api import parse_resource
 from lattice.cli.main import app
-from lattice.fleet import Sourced, compile_fleet
+from lattice.fleet import Sourced
+from tests.support.gates import compile_fleet
 from tests.support.schemas import assert_valid
 
 ENDPOINTS = {"bucket": "https://*.s3.amazonaws.com", "api": "https://api.stripe.com"}

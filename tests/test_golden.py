@@ -12,8 +12,9 @@ from syrupy.assertion import SnapshotAssertion
 
 from lattice import render
 from lattice.api.crd import all_crds
-from lattice.fleet import FleetResult, compile_fleet
+from lattice.fleet import FleetResult
 from tests.conftest import EXAMPLES, GOLDEN_INPUTS, load_fleet
+from tests.support.gates import compile_fleet
 
 EXAMPLE_SERVICES = ["commerce/api", "commerce/orders", "commerce/orders-db", "commerce/payments",
                     "commerce/worker", "storefront/catalog", "storefront/web"]

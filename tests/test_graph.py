@@ -13,6 +13,7 @@ from lattice.cli.main import app
 from lattice.fleet import Sourced, check_fleet
 from lattice.graph import FleetGraph, OneSided
 from tests.conftest import GOLDEN_INPUTS
+from tests.support.gates import admitting
 
 ABCD = str(GOLDEN_INPUTS / "graph-abcd.yaml")
 
@@ -111,7 +112,7 @@ def test_svg_through_graphviz() -> None:
 
 
 def test_compile_summary_lists_one_sided_edges() -> None:
-    result = CliRunner().invoke(app, ["compile", ABCD, "--summary"])
+    result = CliRunner().invoke(app, ["compile", *admitting(ABCD, "--summary")])
     assert result.exit_code == 0
     flat = " ".join(result.stdout.replace("│", " ").split())
     assert "One-sided declarations" in flat
@@ -119,7 +120,7 @@ def test_compile_summary_lists_one_sided_edges() -> None:
 
 
 def test_a_mesh_member_is_told_to_add_the_stanza_under_its_own_resources() -> None:
-    from lattice.fleet import compile_fleet
+    from tests.support.gates import compile_fleet
 
     app_doc = _svc("app", db={"type": "service", "direction": "outbound"})
     member = {"apiVersion": "lattice.dev/v1alpha1", "kind": "LatticeMeshMember",

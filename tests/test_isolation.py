@@ -19,6 +19,7 @@ from lattice import fleet
 from lattice.api import base
 from lattice.api.quantity import parse_quantity
 from lattice.cli.main import app
+from tests.support.gates import admitting
 
 FLEET = """\
 apiVersion: lattice.dev/v1alpha1
@@ -48,7 +49,7 @@ spec:
 def _run(tmp_path: Path, cpu: str) -> tuple[Result, str]:
     src = tmp_path / "fleet.yaml"
     src.write_text(FLEET.replace("CPU", cpu))
-    return CliRunner().invoke(app, ["compile", str(src)]), str(src)
+    return CliRunner().invoke(app, ["compile", *admitting(str(src))]), str(src)
 
 
 def _workloads(stdout: str) -> set[str]:
@@ -88,7 +89,7 @@ def test_requests_above_limits_are_compared_exactly(tmp_path: Path) -> None:
     src = tmp_path / "fleet.yaml"
     src.write_text(FLEET.replace('{cpu: "CPU", memory: 64Mi}', '{cpu: "1.0000000000000000000000000001", memory: 64Mi}, '
                                  'requests: {cpu: "1.0000000000000000000000000002"}'))
-    result = CliRunner().invoke(app, ["compile", str(src)])
+    result = CliRunner().invoke(app, ["compile", *admitting(str(src))])
     assert "the request (1.0000000000000000000000000002) is larger than the limit (1.0000000000000000000000000001)" \
         in result.stderr
 

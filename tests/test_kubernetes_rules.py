@@ -14,7 +14,8 @@ from lattice.api import parse_resource
 from lattice.api.duration import go_duration_ns, prometheus_duration_ns
 from lattice.compiler import expansion
 from lattice.errors import LatticeError
-from lattice.fleet import Sourced, compile_fleet
+from lattice.fleet import Sourced
+from tests.support.gates import compile_fleet
 from tests.support.schemas import assert_valid
 
 # --- `$(VAR)` as the kubelet expands it (third_party/forked/golang/expansion/expand.go) ----------------------

@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 from lattice.cli.loader import Document, LoadError, read_file
 from lattice.cli.main import app
 from lattice.errors import Problem, printable
+from tests.support.gates import admitting
 
 REPO = Path(__file__).resolve().parent.parent
 INVALID = REPO / "tests" / "inputs" / "invalid"
@@ -120,10 +121,10 @@ def test_a_date_in_a_pass_through_block_reaches_the_output_as_the_text_written(t
 
 def test_a_file_named_twice_or_inside_a_directory_given_is_read_once(tmp_path: Path) -> None:
     (tmp_path / "a.yaml").write_text(SERVICE.format(name="a"))
-    alone = runner.invoke(app, ["compile", str(tmp_path)])
+    alone = runner.invoke(app, ["compile", *admitting(str(tmp_path))])
     for args in ([str(tmp_path), str(tmp_path / "a.yaml")], [str(tmp_path / "a.yaml"), str(tmp_path / "a.yaml")],
                  [str(tmp_path / "a.yaml"), f"{tmp_path}/../{tmp_path.name}"]):
-        again = runner.invoke(app, ["compile", *args])
+        again = runner.invoke(app, ["compile", *admitting(*args)])
         assert (again.exit_code, again.stderr, again.stdout) == (0, "", alone.stdout), args
 
 
@@ -196,11 +197,11 @@ def test_many_files_read_and_rendered_by_workers_give_exactly_the_serial_output(
     (tmp_path / "svc-150.yaml").write_text("a: 1\na: 2\n")  # one refused file in the middle
     if len(os.sched_getaffinity(0)) < 2:
         pytest.skip("the workers start only with two cores")
-    parallel = runner.invoke(app, ["compile", str(tmp_path)])
+    parallel = runner.invoke(app, ["compile", *admitting(str(tmp_path))])
     assert workers.PARALLEL_MIN_WORKLOADS <= 399  # so the output was compiled and rendered by workers
     monkeypatch.setattr(loader, "PARALLEL_MIN_FILES", 10**9)
     monkeypatch.setattr(workers, "PARALLEL_MIN_WORKLOADS", 10**9)
-    serial = runner.invoke(app, ["compile", str(tmp_path)])
+    serial = runner.invoke(app, ["compile", *admitting(str(tmp_path))])
     assert parallel.stdout.count("kind: Deployment") == 399
     assert (parallel.exit_code, parallel.stderr, parallel.stdout) == (serial.exit_code, serial.stderr, serial.stdout)
     assert parallel.stderr.startswith(f"error: {tmp_path}/svc-150.yaml:2: a: the key `a` is written twice")

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from lattice.api import parse_resource
-from lattice.fleet import ServiceOutcome, Sourced, compile_fleet
+from lattice.fleet import ServiceOutcome, Sourced
+from tests.support.gates import compile_fleet
 from tests.support.schemas import assert_valid
 
 

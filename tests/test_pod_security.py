@@ -21,7 +21,8 @@ from lattice.api.service import LatticeService
 from lattice.compiler.pod import NON_ROOT_USER
 from lattice.compiler.security import deviations
 from lattice.errors import LatticeError
-from lattice.fleet import FleetResult, Sourced, compile_fleet
+from lattice.fleet import FleetResult, Sourced
+from tests.support.gates import compile_fleet
 
 ROOT_ASKS = ["runAsUser", "runAsNonRoot"]
 

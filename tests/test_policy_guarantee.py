@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lattice.api import parse_resource
-from lattice.fleet import FleetResult, Sourced, compile_fleet
+from lattice.fleet import FleetResult, Sourced
 from tests.conftest import EXAMPLES, GOLDEN_INPUTS, load_fleet
 from tests.policy_checker import (
     ANY,
@@ -26,6 +26,7 @@ from tests.policy_checker import (
     l7_matrix,
     policy_ports,
 )
+from tests.support.gates import compile_fleet
 from tests.support.schemas import assert_valid
 
 TRUST = "cluster.local"

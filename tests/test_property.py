@@ -8,8 +8,9 @@ from hypothesis import HealthCheck, given, settings
 
 from lattice import render
 from lattice.api import parse_resource
-from lattice.fleet import Sourced, compile_fleet
+from lattice.fleet import Sourced
 from tests.strategies import fleet
+from tests.support.gates import compile_fleet
 from tests.support.schemas import assert_valid
 
 

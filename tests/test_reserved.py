@@ -21,8 +21,9 @@ from typer.testing import CliRunner, Result
 from lattice.api import parse_resource
 from lattice.cli.main import app
 from lattice.compiler import naming
-from lattice.fleet import FleetResult, Sourced, compile_fleet
+from lattice.fleet import FleetResult, Sourced
 from tests.policy_checker import Pod, l4_matrix, l7_matrix
+from tests.support.gates import admitting, compile_fleet
 from tests.test_policy_guarantee import pods
 
 REPO = Path(__file__).resolve().parent.parent
@@ -106,7 +107,7 @@ def _at_repo_root(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def compile_(*args: str) -> Result:
-    return CliRunner().invoke(app, ["compile", *args])
+    return CliRunner().invoke(app, ["compile", *admitting(*args)])
 
 
 def errors_only(stderr: str) -> str:

@@ -13,7 +13,8 @@ import pytest
 from lattice.api import parse_resource
 from lattice.compiler.meta import Obj
 from lattice.errors import LatticeError
-from lattice.fleet import FleetResult, Sourced, compile_fleet
+from lattice.fleet import FleetResult, Sourced
+from tests.support.gates import compile_fleet
 
 IMAGE = "registry.example.com/team/app:1.0"
 LIMITS = {"limits": {"cpu": "500m", "memory": "256Mi"}}

@@ -16,8 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lattice.api import parse_resource
-from lattice.fleet import FleetResult, Sourced, compile_fleet
+from lattice.fleet import FleetResult, Sourced
 from tests.support import gotemplate
+from tests.support.gates import compile_fleet
 
 NAMESPACE, NAME = "shop", "orders"
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}

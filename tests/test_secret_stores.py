@@ -12,9 +12,10 @@ from typer.testing import CliRunner
 from lattice import render
 from lattice.api import parse_resource
 from lattice.cli.main import app
-from lattice.fleet import FleetResult, Sourced, compile_fleet
+from lattice.fleet import FleetResult, Sourced
 from tests.conftest import EXAMPLES, load_fleet
 from tests.policy_checker import selector_matches
+from tests.support.gates import compile_fleet
 from tests.support.schemas import assert_valid
 
 ALL_NAMESPACES = ["commerce", "storefront", "finance", "default", "kube-system", "external-secrets"]

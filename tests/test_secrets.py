@@ -28,10 +28,11 @@ from lattice.compiler.secrets import (
     image_provider_for,
     render_template,
 )
-from lattice.fleet import FleetResult, ServiceOutcome, Sourced, compile_fleet
+from lattice.fleet import FleetResult, ServiceOutcome, Sourced
 from tests.conftest import EXAMPLES, load_fleet
 from tests.secret_strategies import PLATFORM_DOCS, SENTINEL, SecretSpec, fake_value, secret_service, template_text
 from tests.support import gotemplate
+from tests.support.gates import compile_fleet
 from tests.support.schemas import assert_valid
 
 SECRET_KINDS = {"ExternalSecret", "Secret"}

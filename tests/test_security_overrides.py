@@ -22,8 +22,9 @@ from lattice.cli.main import app
 from lattice.compiler.meta import Obj
 from lattice.compiler.security import Deviation, capability_name, deviations
 from lattice.errors import LatticeError
-from lattice.fleet import FleetResult, Sourced, compile_fleet
+from lattice.fleet import FleetResult, Sourced
 from tests.conftest import EXAMPLES, load_fleet
+from tests.support.gates import compile_fleet
 from tests.support.schemas import assert_valid
 
 C = "spec.workload.containers"

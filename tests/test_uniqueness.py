@@ -21,7 +21,8 @@ from lattice import uniqueness
 from lattice.api import parse_resource
 from lattice.cli.main import app
 from lattice.compiler import naming
-from lattice.fleet import Sourced, compile_fleet
+from lattice.fleet import Sourced
+from tests.support.gates import admitting, compile_fleet
 
 REPO = Path(__file__).resolve().parent.parent
 CONFLICTS = Path("tests/inputs/conflicts")
@@ -89,7 +90,7 @@ def _at_repo_root(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def compile_(*args: str) -> Result:
-    return CliRunner().invoke(app, ["compile", *args])
+    return CliRunner().invoke(app, ["compile", *admitting(*args)])
 
 
 def compiled_workloads(stdout: str) -> set[str]:

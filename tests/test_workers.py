@@ -17,6 +17,7 @@ from lattice.cli.main import app
 from lattice.compiler import CompileContext
 from lattice.errors import LatticeError
 from lattice.fleet import FleetResult, ServiceOutcome, Sourced, compile_fleet
+from tests.support.gates import admitting, open_gates
 
 INPUTS = Path(__file__).parent / "inputs"
 EXAMPLES = Path(__file__).parent.parent / "examples"
@@ -32,7 +33,7 @@ def _items(paths: list[Path]) -> list[Sourced]:
             if isinstance(entry, Document) and isinstance(entry.data, dict) and is_lattice_document(entry.data):
                 with contextlib.suppress(LatticeError):  # the invalid inputs: refused before any compiling
                     items.append(Sourced(entry.source, parse_resource(entry.data), entry.line))
-    return items
+    return open_gates(items)  # both sides compile the same, admitted fleet
 
 
 def _facts(result: FleetResult) -> object:
@@ -65,11 +66,13 @@ def test_workers_compile_exactly_what_one_process_compiles(name: str) -> None:
 
 def test_the_fleets_compared_hold_conflicts_failures_and_warnings() -> None:
     """So the comparison above covers workloads refused by the fleet-wide checks, not only clean ones."""
-    result = compile_fleet(_items(FLEETS["everything"]))
-    assert result.errors
-    assert any(not o.ok and o.errors and "neither is compiled" in o.errors[0].message for o in result.services)
-    assert any(o.ok and o.warnings for o in result.services)
-    assert result.namespace_objects  # gateways
+    results = [compile_fleet(_items(paths)) for paths in FLEETS.values()]
+    outcomes = [o for result in results for o in result.services]
+    assert any(result.errors for result in results)
+    assert any(not o.ok and any("neither is compiled" in e.message for e in o.errors) for o in outcomes)
+    assert any(not o.ok and o.gate is not None and o.gate.errors for o in outcomes)  # refused by a gate
+    assert any(o.ok and o.warnings for o in outcomes)
+    assert any(result.namespace_objects for result in results)  # gateways
 
 
 SERVICE = """\
@@ -108,13 +111,13 @@ def test_the_command_compiles_a_large_fleet_in_workers_with_the_serial_bytes(
         return real(item, context)
 
     monkeypatch.setattr(workers, "compile_workload", spy)
-    parallel = runner.invoke(app, ["compile", str(tmp_path)])
+    parallel = runner.invoke(app, ["compile", *admitting(str(tmp_path))])
     ran_in = set(pids.read_text().split())
     assert len(ran_in) >= 2 and str(os.getpid()) not in ran_in  # compiled by workers, none in this process
     monkeypatch.setattr(workers, "compile_workload", real)
     monkeypatch.setattr(workers, "PARALLEL_MIN_WORKLOADS", 10**9)
     monkeypatch.setattr(loader, "PARALLEL_MIN_FILES", 10**9)
-    serial = runner.invoke(app, ["compile", str(tmp_path)])
+    serial = runner.invoke(app, ["compile", *admitting(str(tmp_path))])
     assert parallel.exit_code == 1
     assert "warning:" in parallel.stderr and "defined twice" in parallel.stderr
     assert (parallel.exit_code, parallel.stderr, parallel.stdout) == (serial.exit_code, serial.stderr, serial.stdout)

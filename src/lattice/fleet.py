@@ -7,7 +7,7 @@ runs (see `lattice.collector`). One workload failing never stops the others.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Set
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field, replace
 from functools import partial
 
@@ -27,7 +27,7 @@ from lattice.compiler.meta import Obj
 from lattice.compiler.nodes import mesh_member_node, service_node
 from lattice.compiler.pipeline import CompileResult, compile_mesh_member
 from lattice.errors import LatticeError, ObjectRef, Problem, internal_error
-from lattice.gates.admission import FleetGates, GateReport, admit_services
+from lattice.gates.admission import FleetGates, GateReport, ImageChecks, admit_services
 from lattice.graph import FleetGraph, Key, OneSided, build_graph, show, target_of
 
 PLATFORM_NAME = "default"
@@ -268,16 +268,18 @@ def failed_peer_warnings(graph: FleetGraph, about: Key, failed: Set[Key]) -> lis
     return out
 
 
-def compile_fleet(items: list[Sourced], failed: Iterable[ObjectRef] = ()) -> FleetResult:
+def compile_fleet(items: list[Sourced], failed: Iterable[ObjectRef] = (),
+                  image_checks: ImageChecks | None = None) -> FleetResult:
     """Compile every LatticeService and LatticeMeshMember in `items`; other kinds are validated and counted.
     `failed` names inputs that did not parse (see `check_fleet`)."""
     with collector_paused():
-        return _compile_fleet(items, failed)
+        return _compile_fleet(items, failed, image_checks)
 
 
-def _compile_fleet(items: list[Sourced], failed: Iterable[ObjectRef]) -> FleetResult:
+def _compile_fleet(items: list[Sourced], failed: Iterable[ObjectRef], image_checks: ImageChecks | None
+                   ) -> FleetResult:
     items, context, errors = check_fleet(items, failed)
-    ordered = admit(compile_order(items), context)
+    ordered = admit(compile_order(items), context, image_checks)
     return finish_fleet(ordered, [compile_workload(item, context) for item in ordered], context, errors)
 
 
@@ -286,16 +288,28 @@ def compile_order(items: list[Sourced]) -> list[Sourced]:
     return sorted(items, key=lambda i: (i.ref.namespace or "", i.resource.name, i.resource.kind))
 
 
-def admit(ordered: list[Sourced], context: CompileContext) -> list[Sourced]:
+def admit(ordered: list[Sourced], context: CompileContext, image_checks: ImageChecks | None = None) -> list[Sourced]:
     """`ordered` with each LatticeService's gate report attached: the gates run before any derivation, in the
     compile order (quota admission depends on it), over the policies, providers and quotas of the fleet."""
     positions = [k for k, item in enumerate(ordered) if isinstance(item.resource, LatticeService)]
     services = [res for res in (ordered[k].resource for k in positions) if isinstance(res, LatticeService)]
-    reports = admit_services(services, FleetGates.of(item.resource for item in ordered), context.platform)
+    reports = admit_services(services, FleetGates.of(item.resource for item in ordered), context.platform,
+                             context.image_providers, image_checks)
     out = list(ordered)
-    for k, report in zip(positions, reports, strict=True):
-        out[k] = replace(ordered[k], gate=report)
+    for k, svc, report in zip(positions, services, reports, strict=True):
+        out[k] = replace(ordered[k], resource=_pinned(svc, report.pinned_images), gate=report)
     return out
+
+
+def _pinned(svc: LatticeService, pinned: Mapping[str, str]) -> LatticeService:
+    """The service with each container's image replaced by its digest-pinned reference (the gate resolved it)."""
+    if not pinned:
+        return svc
+    workload = svc.spec.workload
+    containers = {name: c.model_copy(update={"image": pinned[name]}) if name in pinned else c
+                  for name, c in workload.containers.items()}
+    spec = svc.spec.model_copy(update={"workload": workload.model_copy(update={"containers": containers})})
+    return svc.model_copy(update={"spec": spec})
 
 
 def compile_workload(item: Sourced, context: CompileContext) -> ServiceOutcome | None:

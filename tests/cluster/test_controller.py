@@ -13,8 +13,11 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
+from typer.testing import CliRunner
 
-from lattice.api.crd import all_crds
+from lattice.cli.main import app
+from lattice.controller import install
 from lattice.fleet import FleetResult
 from tests.cluster.conftest import Cluster
 from tests.cluster.controlplane import free_port
@@ -27,13 +30,12 @@ LATTICE = "lattice.dev/v1alpha1"
 
 
 class RunningController:
-    def __init__(self, cluster: Cluster, *args: str) -> None:
+    def __init__(self, kubeconfig: Path, *args: str) -> None:
         self.port = free_port()
         self.log = tempfile.NamedTemporaryFile(prefix="lattice-controller-", suffix=".log", delete=False)  # noqa: SIM115
         lattice = Path(sys.executable).with_name("lattice")
         self.process = subprocess.Popen(
-            [str(lattice), "controller", "--kubeconfig", str(cluster.kubeconfig), "--metrics-port", str(self.port),
-             *args],
+            [str(lattice), "controller", "--kubeconfig", str(kubeconfig), "--metrics-port", str(self.port), *args],
             stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
     def metrics(self) -> str:
@@ -51,19 +53,44 @@ class RunningController:
             self.process.wait()
 
 
+def service_account_kubeconfig(cluster: Cluster, folder: Path) -> Path:
+    """A kubeconfig holding only a token of the controller's ServiceAccount (TokenRequest API), so the
+    controller runs with exactly the RBAC `lattice install` granted."""
+    answer = cluster.kube.request(
+        "POST", f"/api/v1/namespaces/{install.NAMESPACE}/serviceaccounts/{install.NAME}/token",
+        json={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": 3600}})
+    admin = yaml.safe_load(cluster.kubeconfig.read_text())
+    context = next(c["context"] for c in admin["contexts"] if c["name"] == admin["current-context"])
+    server = next(c for c in admin["clusters"] if c["name"] == context["cluster"])
+    authority = server["cluster"].get("certificate-authority")
+    if authority:
+        server["cluster"]["certificate-authority"] = str((cluster.kubeconfig.parent / authority).resolve())
+    config = {"apiVersion": "v1", "kind": "Config", "clusters": [server],
+              "users": [{"name": "controller", "user": {"token": answer["status"]["token"]}}],
+              "contexts": [{"name": "controller", "context": {"cluster": server["name"], "user": "controller"}}],
+              "current-context": "controller"}
+    path = folder / "controller.kubeconfig"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
 @pytest.fixture(scope="module")
-def controller(cluster: Cluster, examples_fleet: FleetResult) -> Iterator[RunningController]:
+def controller(cluster: Cluster, examples_fleet: FleetResult, tmp_path_factory: pytest.TempPathFactory
+               ) -> Iterator[RunningController]:
     cluster.require_simulated_nodes()
-    install_crds(cluster.kube, all_crds())
     foreign = [o for o in examples_fleet.objects if not cluster.kube.serves(o["apiVersion"], o["kind"])]
     install_crds(cluster.kube, crds_for(foreign))
     cluster.kube.forget_discovery()
     for namespace in {o["metadata"].get("namespace") for o in examples_fleet.cluster_objects} - {None}:
         cluster.ensure_namespace(namespace)
+    installed = CliRunner().invoke(app, ["install", "--kubeconfig", str(cluster.kubeconfig)])
+    assert installed.exit_code == 0, installed.stderr
+    cluster.kube.forget_discovery()
     cluster.ensure_namespace(NAMESPACE)
     cluster.kube.apply({"apiVersion": LATTICE, "kind": "ImageProvider", "metadata": {"name": "example"},
                         "spec": {"registry": "registry.example.com", "trust": {"enforce": False}}})
-    running = RunningController(cluster, "--standalone")
+    kubeconfig = service_account_kubeconfig(cluster, tmp_path_factory.mktemp("controller"))
+    running = RunningController(kubeconfig)  # with leader election, through the installed peering object
     wait_for("the controller's /healthz", lambda: _healthy(running.port), timeout=30)
     yield running
     running.stop()

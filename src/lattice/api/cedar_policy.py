@@ -14,6 +14,8 @@ class CedarPolicySpec(Model):
     priority: int = Field(default=0, ge=-(2**63), le=2**63 - 1,
                           description="Higher priorities are listed first in denials.")
     enabled: bool = True
+    description: str | None = None
+    """What the policies are for, for the people who review them."""
     policies: str
 
     @field_validator("policies")

@@ -15,7 +15,7 @@ from rich.console import Console
 from lattice import __version__, render
 from lattice.api import is_lattice_document, parse_resource
 from lattice.api.crd import all_crds
-from lattice.cli import graph_view
+from lattice.cli import graph_view, policy
 from lattice.cli.documents import misspelt_group
 from lattice.cli.loader import Document, LoadError, UsageError, collect_files, read_documents
 from lattice.cli.output import out_dir_problem, write_out_dir
@@ -31,6 +31,7 @@ app = typer.Typer(
     no_args_is_help=True,
     help="Lattice: compile LatticeServices into the full, hardened set of Kubernetes resources.",
 )
+app.add_typer(policy.app, name="policy")
 
 
 class OutputFormat(StrEnum):
@@ -39,6 +40,10 @@ class OutputFormat(StrEnum):
 
 
 PathsArg = Annotated[list[str], typer.Argument(help="Files or directories (searched recursively for *.yaml, *.yml).")]
+ResolveOption = Annotated[bool, typer.Option(
+    "--resolve", help="Look image tags up in their registries and pin the digests (network).")]
+VerifyOption = Annotated[bool, typer.Option(
+    "--verify-images", help="Verify image signatures against the ImageProviders' keys (network; implies --resolve).")]
 
 
 def _load(paths: list[str], failed: list[ObjectRef] | None = None) -> tuple[list[Sourced], list[Document], int]:
@@ -133,7 +138,8 @@ def _failed_inputs(result: FleetResult) -> int:
     return len(refused) + sum(1 for outcome in result.services if not outcome.ok)
 
 
-def _compile(paths: list[str], *, render_yaml: bool = False) -> tuple[FleetResult, int, int, RenderedFleet | None]:
+def _compile(paths: list[str], *, render_yaml: bool = False, resolve: bool = False, verify: bool = False
+             ) -> tuple[FleetResult, int, int, RenderedFleet | None]:
     """The one path `compile` and `validate` share: load, compile the fleet, print every problem.
     Returns the result, how many inputs failed and how many parsed, so `validate` refuses exactly what
     `compile` refuses; with `render_yaml`, also each workload's YAML, compiled and rendered on every core
@@ -141,8 +147,12 @@ def _compile(paths: list[str], *, render_yaml: bool = False) -> tuple[FleetResul
     with collector_paused():  # loading, compiling and rendering allocate no cycles (see lattice.collector)
         unparsed: list[ObjectRef] = []
         items, docs, load_errors = _load(paths, unparsed)
-        rendered = compile_rendered(items, unparsed) if render_yaml else None
-        result = rendered.result if rendered is not None else compile_fleet(items, unparsed)
+        facts = None
+        if resolve or verify:  # the registry client loads only when asked: it is the CLI's only network use
+            from lattice.cli.images import registry_facts
+            facts = registry_facts(items, unparsed, resolve=resolve, verify=verify)
+        rendered = compile_rendered(items, unparsed, image_checks=facts) if render_yaml else None
+        result = rendered.result if rendered is not None else compile_fleet(items, unparsed, facts)
         return result, load_errors + _report(result, items, docs), len(items), rendered
 
 
@@ -153,6 +163,8 @@ def compile_command(
     out_dir: Annotated[Path | None, typer.Option("--out-dir", help="Write one file per service here.")] = None,
     summary: Annotated[bool, typer.Option("--summary", help="Print a table of what was generated, no manifests.")]
     = False,
+    resolve: ResolveOption = False,
+    verify_images: VerifyOption = False,
 ) -> None:
     """Compile every LatticeService found and print the generated manifests."""
     if out_dir is not None:
@@ -162,7 +174,7 @@ def compile_command(
                  "  hint: name a directory that exists or can be created")
             raise typer.Exit(2)
     yaml_out = not summary and out_dir is None and output is OutputFormat.yaml
-    result, failed, _, rendered = _compile(paths, render_yaml=yaml_out)
+    result, failed, _, rendered = _compile(paths, render_yaml=yaml_out, resolve=resolve, verify=verify_images)
     with collector_paused():
         if summary or out_dir is not None:
             if out_dir is not None:
@@ -193,9 +205,9 @@ def _out_files(result: FleetResult, out_dir: Path, output: OutputFormat) -> dict
 
 
 @app.command("validate")
-def validate_command(paths: PathsArg) -> None:
+def validate_command(paths: PathsArg, resolve: ResolveOption = False, verify_images: VerifyOption = False) -> None:
     """Check inputs as `compile` does (every check it runs, the same errors and warnings), printing no manifests."""
-    result, failed, parsed, _ = _compile(paths)
+    result, failed, parsed, _ = _compile(paths, resolve=resolve, verify=verify_images)
     emit(f"{parsed - _failed_inputs(result)} objects valid, {failed} invalid")
     raise typer.Exit(1 if failed else 0)
 
@@ -274,6 +286,30 @@ def controller_command(
     gc.enable()  # a long-running process: the collector must run
     operator.configure_logging()
     asyncio.run(operator.run(kubeconfig, metrics_port=metrics_port, standalone=standalone, priority=priority))
+
+
+@app.command("install")
+def install_command(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the objects instead of applying them.")] = False,
+    image: Annotated[str | None, typer.Option("--image", help="The controller image, by digest.")] = None,
+    replicas: Annotated[int, typer.Option("--replicas", help="Controller replicas (one writes at a time).")] = 2,
+    kubeconfig: Annotated[Path | None, typer.Option("--kubeconfig", help="Kubeconfig to apply with.")] = None,
+) -> None:
+    """Install Lattice: CRDs, namespace lattice-system, least-privilege RBAC and the controller, compiled by
+    Lattice's own rules."""
+    from lattice.controller.install import DEFAULT_IMAGE, install_objects
+
+    objects = install_objects(image or DEFAULT_IMAGE, replicas)
+    if dry_run:
+        sys.stdout.write(render.dump_yaml_stream(objects))
+        raise typer.Exit(0)
+    from lattice.cli.install import apply_all
+
+    failures = apply_all(objects, kubeconfig)
+    for line in failures:
+        emit(f"error: {line}")
+    emit(f"applied {len(objects) - len(failures)} of {len(objects)} objects")
+    raise typer.Exit(1 if failures else 0)
 
 
 @app.command("version")

@@ -78,3 +78,7 @@ def summary_table(result: FleetResult, console: Console) -> None:
     if result.others:
         line += f"; also validated: {kinds_summary(result.others)}"
     console.print(line, markup=False, highlight=False)
+    notes = Counter(note for s in result.services if s.gate is not None for note in s.gate.image_notes)
+    for note, count in sorted(notes.items()):
+        console.print(f"images: {note} ({count} workload{'s' if count > 1 else ''})", markup=False,
+                      highlight=False)

@@ -26,6 +26,7 @@ from lattice.fleet import (
     compile_workload,
     finish_fleet,
 )
+from lattice.gates.admission import ImageChecks
 
 PARALLEL_MIN_WORKLOADS = 200
 """Below this many workloads one process is faster than starting workers."""
@@ -107,12 +108,12 @@ def parallel_possible(workloads: int) -> bool:
 
 
 def compile_rendered(items: list[Sourced], failed: Iterable[ObjectRef] = (), *,
-                     workers: int | None = None) -> RenderedFleet:
+                     workers: int | None = None, image_checks: ImageChecks | None = None) -> RenderedFleet:
     """`compile_fleet(items, failed)` with each workload's YAML rendered, by forked workers when `workers`
     (default: one per core) is 2 or more and the fleet is large enough; else in this process."""
     with collector_paused():
         checked, context, errors = check_fleet(items, failed)
-        ordered = admit(compile_order(checked), context)
+        ordered = admit(compile_order(checked), context, image_checks)
         count = worker_count() if workers is None else workers
         if workers is None and not parallel_possible(len(ordered)):
             count = 1

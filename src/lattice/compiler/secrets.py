@@ -108,7 +108,7 @@ class SecretRouter:
     def _choose_store(self, resource: str) -> str | None:
         dep = self.dependencies[resource]
         path = f"spec.workload.resources.{resource}"
-        store = dep.params.provider or self.default_provider
+        store = secret_provider(dep, self.default_provider)
         known = sorted(self.secret_providers)
         if store is None:
             example = known[0] if known else "vault"
@@ -274,6 +274,12 @@ class SecretRouter:
             names.append(name)
             objects.append(obj)
         return names, objects
+
+
+def secret_provider(dep: Dependency, default_provider: str | None) -> str | None:
+    """The SecretProvider a secret resource reads from: its own `provider` param, else the platform's default
+    (None when neither is set). The router and the authorization gate both ask this."""
+    return dep.params.provider or default_provider
 
 
 def docker_config_template(registry: str) -> str:

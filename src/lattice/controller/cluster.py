@@ -79,7 +79,8 @@ class Cluster:
         try:
             async for obj in self.client.list(res, namespace="*" if kind.namespaced else None,
                                               labels={naming.MANAGED_BY_LABEL: naming.MANAGER}):
-                yield dict(obj)
+                # The items of a list carry no apiVersion and kind (the list does): put them back.
+                yield {**dict(obj), "apiVersion": kind.api_version, "kind": kind.kind}
         except Exception as error:
             if status_code(error) != 404:
                 raise

@@ -23,6 +23,7 @@ from lattice.api.base import Resource
 from lattice.api.mesh_member import LatticeMeshMember
 from lattice.api.parse import KINDS as SOURCE_KINDS
 from lattice.api.service import LatticeService
+from lattice.compiler import CompileContext
 from lattice.compiler.meta import Obj
 from lattice.controller import plan
 from lattice.controller import status as statuses
@@ -30,7 +31,11 @@ from lattice.controller.cluster import SOURCE_API_VERSION, Cluster, source_kind,
 from lattice.controller.metrics import Metrics
 from lattice.errors import LatticeError, ObjectRef
 from lattice.fleet import ServiceOutcome, Sourced, admit, check_fleet, compile_order, compile_workload, finish_fleet
+from lattice.gates.images import ImageCheck
 from lattice.graph import Key, target_of
+from lattice.registry.check import check_images
+from lattice.registry.client import RegistryClient
+from lattice.registry.signatures import VerificationCache
 
 log = logging.getLogger("lattice.controller")
 
@@ -86,6 +91,9 @@ class Reconciler:
     everything: bool = True
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     seeded: bool = False
+    registry: RegistryClient = field(default_factory=RegistryClient)
+    verification_cache: VerificationCache = field(default_factory=VerificationCache)
+    image_facts: dict[Key, dict[str, ImageCheck]] = field(default_factory=dict)
 
     # --- what the watches report -------------------------------------------------------------------------
     def observe_source(self, kind: str, body: Obj, deleted: bool = False) -> None:
@@ -194,9 +202,10 @@ class Reconciler:
         started = time.perf_counter()
         items, failed = self._fleet()
         checked, context, fleet_errors = check_fleet(items, failed)
-        ordered = admit(compile_order(checked), context)
         batch = set(self._all_workloads()) if self.everything else set(self.dirty)
         self.everything, self.dirty = False, set()
+        await self._check_images(checked, context, batch)
+        ordered = admit(compile_order(checked), context, self.image_facts)
         status_only = self.status_dirty - batch
         self.status_dirty = set()
         results: list[ServiceOutcome | None] = []
@@ -235,6 +244,24 @@ class Reconciler:
         await asyncio.gather(*(one(key, outcome, key in batch) for key, outcome in by_key.items()
                                if key in batch or key in status_only))
         self.metrics.reconcile_seconds.observe(time.perf_counter() - started)
+
+    async def _check_images(self, items: list[Sourced], context: CompileContext, batch: set[Key]) -> None:
+        """In the cluster every image is resolved and its signature verified (DESIGN §4), for the services the
+        burst reaches and those never checked; the registry is asked off the event loop."""
+        for item in items:
+            svc = item.resource
+            if not isinstance(svc, LatticeService):
+                continue
+            key = (svc.namespace, svc.name)
+            if key in self.image_facts and key not in batch:
+                continue
+            refs = {name: c.image for name, c in svc.spec.workload.containers.items()}
+            self.image_facts[key] = await asyncio.to_thread(
+                check_images, refs, context.image_providers, context.platform.images, resolve=True, verify=True,
+                client=self.registry, cache=self.verification_cache)
+        live = {(item.ref.namespace or "", item.ref.name) for item in items}
+        for key in set(self.image_facts) - live:
+            del self.image_facts[key]
 
     def _fleet(self) -> tuple[list[Sourced], list[ObjectRef]]:
         items, failed = [], []

@@ -7,15 +7,24 @@ gets every reason at once and produces nothing; the others still compile.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from lattice.api.base import Resource
+from lattice.api.image_provider import ImageProviderSpec
 from lattice.api.platform import LatticePlatformSpec
 from lattice.api.quota import LatticeQuota
 from lattice.api.service import LatticeService
 from lattice.errors import Problem
+from lattice.gates.images import ImageCheck, State, decide_image
 from lattice.gates.quota import Demand, Quota, admit, demand
+
+ServiceKey = tuple[str, str]
+ImageChecks = Mapping[ServiceKey, Mapping[str, ImageCheck]]
+"""What the registry said, per service and container, when the edge asked it (`registry.check.check_images`)."""
+
+# The weakest trust among a service's containers is what its summary shows.
+_TRUST_ORDER = (State.VERIFIED, State.PINNED, State.NOT_ENFORCED, State.NOT_VERIFIED)
 
 GATE_CONDITIONS = {"Authorized": "Denied", "ImagesVerified": "ImageRefused", "QuotaAvailable": "OverQuota"}
 """The status condition each gate reports on, and the reason it gives when the gate refuses."""
@@ -36,6 +45,10 @@ class GateReport:
     """`ok`, `over`, or `-` when no quota applies to the namespace."""
     overrides: tuple[str, ...] = ()
     """The security deviations a policy permitted (`capability:NET_ADMIN`, ...)."""
+    pinned_images: dict[str, str] = field(default_factory=dict)
+    """Container -> the digest-pinned reference its Deployment runs, where it differs from the input."""
+    image_notes: tuple[str, ...] = ()
+    """What the image gate did not check (`signatures not verified`), for the summary."""
     denied_secrets: frozenset[tuple[str, str]] = frozenset()
     """(provider, path) of each secret authorization denied: the controller deletes their ExternalSecrets."""
     by_condition: dict[str, list[Problem]] = field(default_factory=dict)
@@ -70,10 +83,16 @@ class FleetGates:
         return cls(quotas=tuple(quotas))
 
 
-def admit_services(services: Sequence[LatticeService], gates: FleetGates,
-                   platform: LatticePlatformSpec) -> list[GateReport]:
-    """One report per service, in the order given (the admission order)."""
+def admit_services(services: Sequence[LatticeService], gates: FleetGates, platform: LatticePlatformSpec,
+                   image_providers: Mapping[str, ImageProviderSpec],
+                   image_checks: ImageChecks | None = None) -> list[GateReport]:
+    """One report per service, in the order given (the admission order). `image_checks` holds what the registry
+    said when the edge asked it; a service without it is decided offline (digest, registry, trust rules)."""
     reports = [GateReport(demand=demand(svc, platform)) for svc in services]
+    for svc, report in zip(services, reports, strict=True):
+        checks = (image_checks or {}).get((svc.namespace, svc.name)) or offline_image_checks(
+            svc, image_providers, platform)
+        _images(report, svc, checks)
     limited = {quota.namespace for quota in gates.quotas}
     candidates = [report.demand for report in reports if not report.errors and report.demand is not None]
     refused = admit(candidates, gates.quotas)
@@ -85,3 +104,24 @@ def admit_services(services: Sequence[LatticeService], gates: FleetGates,
             report.refuse("QuotaAvailable", over)
         report.quota = "over" if over else "ok" if not report.errors else "-"
     return reports
+
+
+def offline_image_checks(svc: LatticeService, providers: Mapping[str, ImageProviderSpec],
+                         platform: LatticePlatformSpec) -> dict[str, ImageCheck]:
+    """The image gate without a registry: digest, listed registry and trust rules only."""
+    return {name: decide_image(container=name, reference=container.image, providers=providers,
+                               images=platform.images)
+            for name, container in svc.spec.workload.containers.items()}
+
+
+def _images(report: GateReport, svc: LatticeService, checks: Mapping[str, ImageCheck]) -> None:
+    problems = [problem for check in checks.values() for problem in check.problems]
+    report.refuse("ImagesVerified", problems)
+    if problems:
+        report.images = "refused"
+        return
+    states = {check.state for check in checks.values()}
+    report.images = next((str(state) for state in reversed(_TRUST_ORDER) if state in states), "-")
+    report.image_notes = tuple(dict.fromkeys(note for check in checks.values() for note in check.notes))
+    report.pinned_images = {name: check.pinned for name, check in checks.items()
+                            if check.pinned != svc.spec.workload.containers[name].image}

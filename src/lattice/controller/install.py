@@ -1,0 +1,133 @@
+"""`lattice install`: everything the controller needs in a cluster, as plain objects. Pure.
+
+The controller's own workload is a LatticeService compiled by Lattice's own rules (hardened pod, probes,
+disruption budget, scrape target, default-deny policy), so it gets nothing the platform would refuse an
+application: its one deviation, a mounted ServiceAccount token, is permitted by a CedarPolicy shipped here, and
+its egress to the API server and to image registries is the one policy added by hand. RBAC grants exactly the
+verbs the controller uses: watch (get, list, watch) every Lattice kind and every kind it writes, server-side
+apply and delete what it writes (patch; create for the first apply), patch the status of LatticeServices,
+create Events, and kopf's peering objects for leader election.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lattice.api import parse_resource
+from lattice.api.base import API_GROUP
+from lattice.api.crd import all_crds
+from lattice.api.parse import KINDS as SOURCE_KINDS
+from lattice.api.service import LatticeService
+from lattice.compiler import CompileContext, compile_service, naming
+from lattice.compiler.meta import Obj
+from lattice.controller.plan import WRITTEN_KINDS
+
+NAMESPACE = "lattice-system"
+NAME = "lattice-controller"
+METRICS_PORT = 8080
+DEFAULT_IMAGE = "ghcr.io/lattice-dev/lattice@sha256:" + "0" * 64
+"""A placeholder: `lattice install --image` names the released image (by digest)."""
+
+# kopf's leader election (peering) objects: https://kopf.readthedocs.io/en/stable/peering/
+KOPF_GROUP = "kopf.dev"
+PEERING_CRD: Obj = {
+    "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+    "metadata": {"name": f"clusterkopfpeerings.{KOPF_GROUP}"},
+    "spec": {"group": KOPF_GROUP, "scope": "Cluster",
+             "names": {"kind": "ClusterKopfPeering", "plural": "clusterkopfpeerings",
+                       "singular": "clusterkopfpeering"},
+             "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {
+                 "type": "object", "properties": {"status": {"type": "object",
+                                                             "x-kubernetes-preserve-unknown-fields": True}}}}}]},
+}
+
+
+PEERING: Obj = {"apiVersion": f"{KOPF_GROUP}/v1", "kind": "ClusterKopfPeering", "metadata": {"name": "lattice"}}
+"""The peering object the controller's replicas elect their writer through (`operator.PEERING_NAME`)."""
+
+
+def controller_service(image: str = DEFAULT_IMAGE, replicas: int = 2) -> LatticeService:
+    """The controller as a LatticeService: two replicas (one writes, kopf's peering decides), metrics scraped."""
+    res = parse_resource({
+        "apiVersion": f"{API_GROUP}/v1alpha1", "kind": "LatticeService",
+        "metadata": {"name": NAME, "namespace": NAMESPACE, "labels": {"app.kubernetes.io/part-of": "lattice"}},
+        "spec": {"replicas": replicas, "workload": {
+            "security": {"automountServiceAccountToken": True},
+            "containers": {"controller": {
+                "image": image,
+                "args": ["controller", f"--metrics-port={METRICS_PORT}"],
+                "resources": {"requests": {"cpu": "200m", "memory": "256Mi"},
+                              "limits": {"cpu": "1", "memory": "512Mi"}},
+                "livenessProbe": {"httpGet": {"path": "/healthz", "port": METRICS_PORT}},
+                "readinessProbe": {"httpGet": {"path": "/healthz", "port": METRICS_PORT}},
+            }},
+            "service": {"ports": {"metrics": {"port": METRICS_PORT}}},
+        }},
+    })
+    assert isinstance(res, LatticeService)
+    return res
+
+
+def cluster_role() -> Obj:
+    lattice_plurals = sorted(kind.PLURAL for kind in SOURCE_KINDS.values())
+    by_group: dict[str, list[str]] = {}
+    for kind in WRITTEN_KINDS:
+        by_group.setdefault(kind.group, []).append(kind.plural)
+    rules: list[Obj] = [
+        {"apiGroups": [API_GROUP], "resources": lattice_plurals, "verbs": ["get", "list", "watch"]},
+        {"apiGroups": [API_GROUP], "resources": ["latticeservices/status"], "verbs": ["get", "patch"]},
+        *({"apiGroups": [group], "resources": sorted(plurals),
+           "verbs": ["get", "list", "watch", "create", "patch", "delete"]}
+          for group, plurals in sorted(by_group.items())),
+        {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
+        {"apiGroups": [KOPF_GROUP], "resources": ["clusterkopfpeerings"], "verbs": ["get", "list", "watch", "patch"]},
+    ]
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": NAME, "labels": naming.labels(NAME)}, "rules": rules}
+
+
+def cluster_role_binding() -> Obj:
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+            "metadata": {"name": NAME, "labels": naming.labels(NAME)},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": NAME},
+            "subjects": [{"kind": "ServiceAccount", "name": naming.service_account(NAME), "namespace": NAMESPACE}]}
+
+
+def _egress_policy() -> Obj:
+    """The controller's egress beyond the compiled default deny: the API server (Cilium's `kube-apiserver`
+    entity, https://docs.cilium.io/en/stable/security/policy/language/#entities-based) and registries on 443."""
+    return {"apiVersion": "cilium.io/v2", "kind": "CiliumNetworkPolicy",
+            "metadata": {"name": f"{NAME}-egress", "namespace": NAMESPACE, "labels": naming.labels(NAME)},
+            "spec": {"endpointSelector": {"matchLabels": naming.selector(NAME)},
+                     "egress": [
+                         {"toEntities": ["kube-apiserver"],
+                          "toPorts": [{"ports": [{"port": "443", "protocol": "TCP"},
+                                                 {"port": "6443", "protocol": "TCP"}]}]},
+                         {"toEntities": ["world"], "toPorts": [{"ports": [{"port": "443", "protocol": "TCP"}]}]},
+                     ]}}
+
+
+def _permit() -> Obj:
+    return {"apiVersion": f"{API_GROUP}/v1alpha1", "kind": "CedarPolicy",
+            "metadata": {"name": NAME, "labels": naming.labels(NAME)},
+            "spec": {"policies": (
+                         "// The Lattice controller reads the API server with its ServiceAccount token.\n"
+                         f'@id("{NAME}-token")\n'
+                         f'permit(principal == Lattice::Service::"{NAMESPACE}/{NAME}",\n'
+                         '       action == Lattice::Action::"OverrideSecurity",\n'
+                         '       resource == Lattice::SecurityOverride::"automountServiceAccountToken");\n')}}
+
+
+def install_objects(image: str = DEFAULT_IMAGE, replicas: int = 2, context: CompileContext | None = None
+                    ) -> list[Obj]:
+    """In apply order: CRDs, the namespace, RBAC, the policy permitting the controller's token, then the
+    controller's compiled objects."""
+    compiled = compile_service(controller_service(image, replicas), context or CompileContext())
+    namespace: Obj = {"apiVersion": "v1", "kind": "Namespace",
+                      "metadata": {"name": NAMESPACE, "labels": naming.labels(NAME)}}
+    return [*all_crds(), PEERING_CRD, namespace, PEERING, cluster_role(), cluster_role_binding(), _permit(),
+            *compiled.objects, _egress_policy()]
+
+
+def install_warnings(image: str = DEFAULT_IMAGE) -> list[Any]:
+    return compile_service(controller_service(image), CompileContext()).warnings
