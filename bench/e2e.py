@@ -84,8 +84,16 @@ class SizeResult:
         return statistics.median(r.seconds for r in runs) if runs else None
 
 
+ADMIT = {"apiVersion": "lattice.dev/v1alpha1", "kind": "ImageProvider", "metadata": {"name": "fleet-registry"},
+         "spec": {"registry": "registry.example.com", "trust": {"enforce": False}}}
+"""The registry every synthetic service pulls from (by digest), trust not enforced: without it the image gate
+refuses the whole fleet, and the bench would time the error path. It adds no object to the output."""
+
+
 def write_fleet(n: int, seed: int, root: Path) -> tuple[int, int, list[dict[str, Any]]]:
     docs = generate_fleet(n, seed)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "_registry.yaml").write_text(render.dump_yaml(ADMIT))
     total = 0
     for doc in docs:
         path = root / doc["metadata"]["namespace"] / f"{doc['metadata']['name']}.yaml"
