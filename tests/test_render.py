@@ -455,3 +455,17 @@ def test_stream_and_json_round_trip(docs: list[dict[str, Any]]) -> None:
     out = dump_json_list(docs)
     assert json.loads(out) == {"apiVersion": "v1", "kind": "List", "items": docs}
     assert dump_json_list(docs) == out
+
+
+_NAME_LIKE = st.from_regex(r"\A[a-z][a-z0-9._/-]{0,12}\Z") | st.sampled_from(
+    ["y", "n", "yes", "no", "on", "off", "true", "false", "null", "nan", "inf", "e1", "o", "t"])
+
+
+@settings(max_examples=2000)
+@given(_NAME_LIKE)
+def test_the_fast_path_for_names_decides_as_every_check_does(s: str) -> None:
+    """`_is_plain_safe` answers names from a short list; the full checks (and a YAML reader) must agree."""
+    from lattice import render
+
+    assert render._is_plain_safe(s) == render._is_plain_safe_slow(s)
+    assert yaml.safe_load(render.dump_yaml({"k": s}))["k"] == s

@@ -116,7 +116,20 @@ def _double_quoted(s: str) -> str:
     return '"' + _NEEDS_ESCAPE.sub(_escape_char, s) + '"'
 
 
+# Most strings compiled are names, hosts and label keys: lowercase, digits, `.`, `_`, `/`, `-`, starting with a
+# letter. Of those, exactly these words resolve to a non-string (YAML 1.1 booleans and null, YAML 1.2 booleans
+# and null); every other one passes each check below (tests/test_render.py compares the two on random names).
+_SIMPLE: Final = re.compile(r"[a-z][a-z0-9._/-]*")
+_SIMPLE_NON_STR: Final = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null"})
+
+
 def _is_plain_safe(s: str) -> bool:
+    if _SIMPLE.fullmatch(s) is not None:
+        return s not in _SIMPLE_NON_STR
+    return _is_plain_safe_slow(s)
+
+
+def _is_plain_safe_slow(s: str) -> bool:
     if _PLAIN_SHAPE.fullmatch(s) is None or _NOT_PLAIN_TAIL.search(s) is not None:
         return False
     if ": " in s or " #" in s or s.startswith("---"):
@@ -232,43 +245,84 @@ def _other_scalar(v: object) -> str:
 # --------------------------------------------------------------------------- emitter
 
 
+_SCALARS: Final = frozenset({int, float, bool, type(None)})
+# str -> rendered key followed by ": " (keys of at most _MAX_SIMPLE_KEY characters only).
+_KEY_COLON: Final[dict[str, str]] = {}
+# str -> single-line rendering followed by "\n", or "" meaning "emit as a literal block scalar".
+_VALUE_LINE: Final[dict[str, str]] = {}
+
+
+def _key_colon(k: object) -> str | None:
+    """`key: ` for a simple key; None for a key too long to be one (written `? key` then `: value`)."""
+    ks = _key_scalar(k)
+    if len(ks) > _MAX_SIMPLE_KEY:
+        return None
+    if len(_KEY_COLON) > _CACHE_LIMIT:
+        _KEY_COLON.clear()
+    _KEY_COLON[k] = kc = ks + ": "  # type: ignore[index]
+    return kc
+
+
+def _value_line(s: str) -> str:
+    r = _value_scalar(s)
+    line = r + "\n" if r else ""
+    if len(_VALUE_LINE) > _CACHE_LIMIT:
+        _VALUE_LINE.clear()
+    _VALUE_LINE[s] = line
+    return line
+
+
 def _emit_mapping(m: Mapping[str, Any], indent: str, first: str, out: list[str]) -> None:
     """Emit a non-empty mapping whose keys start at column ``len(indent)``.
 
     ``first`` replaces ``indent`` before the first key (e.g. ``"- "`` in a sequence);
     it always has the same width as ``indent``.
+
+    The hot loop of rendering: the exact types the compiler emits are tested first (an ``isinstance`` against
+    an ABC costs several times more), and each key's ``key: `` and each string's rendered line are cached.
     """
     prefix = first
     child = indent + "  "
+    append = out.append
     for k in sorted(m):
         v = m[k]
-        ks = _key_scalar(k)
-        if len(ks) > _MAX_SIMPLE_KEY:
-            out.append(prefix + "? " + ks + "\n")
-            prefix = indent
-            ks = ""
+        kc = _KEY_COLON.get(k)
+        if kc is None:
+            kc = _key_colon(k)
+            if kc is None:  # a long key: "? key" on its own line, then ": value"
+                append(prefix + "? " + _key_scalar(k) + "\n")
+                prefix = indent
+                kc = ": "
         t = type(v)
         if t is str:
-            r = _value_scalar(v)
-            if r:
-                out.append(prefix + ks + ": " + r + "\n")
+            line = _VALUE_LINE.get(v)
+            if line is None:
+                line = _value_line(v)
+            if line:
+                append(prefix + kc + line)
             else:
-                out.append(prefix + ks + ":")
+                append(prefix + kc[:-1])
                 _emit_block(v, child, out)
-        elif t is dict or isinstance(v, Mapping):
+        elif t is dict:
             if v:
-                out.append(prefix + ks + ":\n")
+                append(prefix + kc[:-1] + "\n")
                 _emit_mapping(v, child, child, out)
             else:
-                out.append(prefix + ks + ": {}\n")
-        elif t is list or (isinstance(v, Sequence) and not isinstance(v, str | bytes)):
+                append(prefix + kc + "{}\n")
+        elif t is list:
             if v:
-                out.append(prefix + ks + ":\n")
+                append(prefix + kc[:-1] + "\n")
                 _emit_sequence(v, indent, indent, out)
             else:
-                out.append(prefix + ks + ": []\n")
+                append(prefix + kc + "[]\n")
+        elif t in _SCALARS:
+            append(prefix + kc + _other_scalar(v) + "\n")
+        elif isinstance(v, Mapping):
+            _emit_mapping({k: dict(v)}, indent, prefix, out)
+        elif isinstance(v, Sequence) and not isinstance(v, str | bytes):
+            _emit_mapping({k: list(v)}, indent, prefix, out)
         else:
-            out.append(prefix + ks + ": " + _other_scalar(v) + "\n")
+            append(prefix + kc + _other_scalar(v) + "\n")
         prefix = indent
 
 
@@ -276,27 +330,36 @@ def _emit_sequence(seq: Sequence[Any], indent: str, first: str, out: list[str]) 
     """Emit a non-empty sequence whose dashes sit at column ``len(indent)``."""
     prefix = first
     child = indent + "  "
+    append = out.append
     for v in seq:
         t = type(v)
         if t is str:
-            r = _value_scalar(v)
-            if r:
-                out.append(prefix + "- " + r + "\n")
+            line = _VALUE_LINE.get(v)
+            if line is None:
+                line = _value_line(v)
+            if line:
+                append(prefix + "- " + line)
             else:
-                out.append(prefix + "-")
+                append(prefix + "-")
                 _emit_block(v, child, out)
-        elif t is dict or isinstance(v, Mapping):
+        elif t is dict:
             if v:
                 _emit_mapping(v, child, prefix + "- ", out)
             else:
-                out.append(prefix + "- {}\n")
-        elif t is list or (isinstance(v, Sequence) and not isinstance(v, str | bytes)):
+                append(prefix + "- {}\n")
+        elif t is list:
             if v:
                 _emit_sequence(v, child, prefix + "- ", out)
             else:
-                out.append(prefix + "- []\n")
+                append(prefix + "- []\n")
+        elif t in _SCALARS:
+            append(prefix + "- " + _other_scalar(v) + "\n")
+        elif isinstance(v, Mapping):
+            _emit_sequence([dict(v)], indent, prefix, out)
+        elif isinstance(v, Sequence) and not isinstance(v, str | bytes):
+            _emit_sequence([list(v)], indent, prefix, out)
         else:
-            out.append(prefix + "- " + _other_scalar(v) + "\n")
+            append(prefix + "- " + _other_scalar(v) + "\n")
         prefix = indent
 
 

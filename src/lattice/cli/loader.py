@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from lattice.cli.forked import MARSHAL, Shards, Spool
 from lattice.cli.safe_yaml import YamlProblem, build_document, compose_documents, path_to
 from lattice.errors import join_path
 
@@ -176,25 +177,28 @@ def read_documents(files: Sequence[Path]) -> Iterator[Document | LoadError]:
         for file in files:
             yield from read_file(file)
         return
-    # Contiguous chunks, returned in order as each is read: the caller validates the first documents while
-    # the workers still read the last ones.
-    step = -(-len(files) // (workers * 8))
-    chunks = [list(files[k:k + step]) for k in range(0, len(files), step)]
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
-        for entries in pool.imap(_read_chunk, chunks):
-            for file_entries in entries:
-                yield from file_entries
+
+    def work(start: int, stop: int, spool: Spool) -> list[Any]:
+        return [_plain(str(file), read_file(file)) for file in files[start:stop]]
+
+    # Contiguous shards, returned in order as each is read: the caller validates the first documents while the
+    # workers still read the last ones. They come back as plain data (`marshal`, several times cheaper than
+    # pickling the documents); the parent reads a file again only if it needs its lines.
+    for shard in Shards(work, len(files), workers=workers, codec=MARSHAL):
+        for source, entries in shard:
+            holder = SourceText(source)
+            for entry in entries:
+                if len(entry) == 4:
+                    yield Document(source, entry[0], entry[1], entry[2], entry[3], holder)
+                else:
+                    yield LoadError(source, *entry[1:])
 
 
-def _read_chunk(files: list[Path]) -> list[list[Document | LoadError]]:
-    out = []
-    for file in files:
-        entries = list(read_file(file))
-        for entry in entries:
-            if isinstance(entry, Document) and entry.text is not None:
-                entry.text.text = None  # the parent reads the file again only if it needs lines
-        out.append(entries)
-    return out
+def _plain(source: str, entries: Iterable[Document | LoadError]) -> tuple[str, list[tuple[Any, ...]]]:
+    """A file's entries as `marshal` writes them: (index, data, line, item) per document, (None, line, message,
+    hint, path) per error."""
+    return source, [(e.index, e.data, e.line, e.item) if isinstance(e, Document)
+                    else (None, e.line, e.message, e.hint, e.path) for e in entries]
 
 
 def read_file(file: Path) -> Iterator[Document | LoadError]:

@@ -185,8 +185,7 @@ def compile_command(
         else:
             assert rendered is not None
             sys.stdout.flush()
-            for part in rendered.yaml_parts():
-                sys.stdout.buffer.write(part)
+            rendered.write_to(sys.stdout.buffer)
             sys.stdout.buffer.flush()
     raise typer.Exit(1 if failed else 0)
 

@@ -1,26 +1,17 @@
-"""Compiling and rendering a large fleet on every core: `fleet.compile_fleet` then the YAML stream, in parts.
-
-The fleet-wide steps stay whole and in this process: `check_fleet` (duplicates, platform, reserved names, the
-shared context and graph) before, `fleet.finish_fleet` (name conflicts, one-sided and failed-peer warnings,
-secret-store readers, gateways) after. Only `compile_workload`, which reads nothing but its item and the context,
-runs in forked workers, over contiguous ranges of the compile order; they inherit the items and the context
-(copy-on-write, never pickled) and each renders its workloads' YAML itself. What comes back per workload is its
-errors and warnings, its YAML bytes and a `skeleton` of its objects: the few fields the fleet-wide steps read.
-Sending the whole objects back through a pipe cost more than compiling them.
-
-The answer is the serial one byte for byte (tests/test_workers.py compares them): same order, same outcomes.
-"""
-
 from __future__ import annotations
 
+import dataclasses
+import io
+import marshal
 import multiprocessing
 import os
+import pickle
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from typing import IO, Any
 
 from lattice import render
+from lattice.cli.forked import Codec, Shards, Spool
 from lattice.collector import collector_paused
 from lattice.compiler import CompileContext
 from lattice.compiler.meta import Obj
@@ -42,19 +33,27 @@ PARALLEL_MIN_WORKLOADS = 200
 
 _WHOLE = frozenset({"ExternalSecret", "Certificate", "HTTPRoute", "GRPCRoute"})
 _PODS = frozenset({"Deployment", "StatefulSet", "Job"})
+_SEPARATOR = b"---\n"
 
-_ORDERED: list[Sourced] = []  # what forked workers read (inherited, never sent through a pipe)
-_CONTEXT: CompileContext | None = None
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """Where a workload's YAML is: `length` bytes at `offset` of `spool`, starting with `---\n` (no bytes at
+    all when it has no objects)."""
+
+    spool: Spool
+    offset: int
+    length: int
 
 
 @dataclass(slots=True)
 class RenderedFleet:
-    """A compiled fleet whose workloads' YAML is already rendered: `texts[k]` is the YAML of
+    """A compiled fleet whose workloads' YAML is already rendered: `texts[k]` holds the YAML of
     `result.services[k]`'s objects (`render.dump_yaml_stream`). Those objects are skeletons (see `skeleton`):
-    write the output with `yaml_parts`, never by rendering `result.objects`."""
+    write the output with `write_to` or `yaml_parts`, never by rendering `result.objects`."""
 
     result: FleetResult
-    texts: list[bytes]
+    texts: list[Text]
 
     def yaml_parts(self) -> Iterator[bytes]:
         """`render.dump_yaml_stream(result.objects)` as UTF-8, in parts; failed workloads emit nothing."""
@@ -64,9 +63,39 @@ class RenderedFleet:
             yield render.dump_yaml_stream(head).encode()
             first = False
         for outcome, text in zip(self.result.services, self.texts, strict=True):
-            if outcome.ok and outcome.objects:
-                yield text if first else b"---\n" + text
+            if outcome.ok and outcome.objects and text.length:
+                data = text.spool.read(text.offset, text.length)
+                yield data[len(_SEPARATOR):] if first else data
                 first = False
+
+    def write_to(self, stream: IO[bytes]) -> None:
+        """Write `yaml_parts()` to `stream`: for a real file or pipe, the kernel copies the workloads' YAML from
+        the spools (`os.sendfile`), in as few calls as there are runs of adjacent texts."""
+        try:
+            fd = stream.fileno()
+        except (AttributeError, OSError, io.UnsupportedOperation):
+            for part in self.yaml_parts():
+                stream.write(part)
+            return
+        stream.flush()
+        head = [*self.result.cluster_objects, *self.result.namespace_objects]
+        skip = 0 if head else len(_SEPARATOR)  # the first document has no separator before it
+        if head:
+            stream.write(render.dump_yaml_stream(head).encode())
+            stream.flush()
+        run: list[Any] = []  # [spool, offset, length] of the run of adjacent texts not yet written
+        for outcome, text in zip(self.result.services, self.texts, strict=True):
+            if not (outcome.ok and outcome.objects and text.length):
+                continue
+            if run and run[0] is text.spool and run[1] + run[2] == text.offset:
+                run[2] += text.length
+                continue
+            if run:
+                run[0].send_to(fd, run[1], run[2])
+            run = [text.spool, text.offset + skip, text.length - skip]
+            skip = 0
+        if run:
+            run[0].send_to(fd, run[1], run[2])
 
 
 def worker_count() -> int:
@@ -88,47 +117,80 @@ def compile_rendered(items: list[Sourced], failed: Iterable[ObjectRef] = (), *,
         count = worker_count() if workers is None else workers
         if workers is None and not parallel_possible(len(ordered)):
             count = 1
-        pairs = _parallel(ordered, context, count) if count >= 2 else _compile_range(ordered, context)
-        outcomes = [outcome for outcome, _ in pairs]
+        outcomes, texts = compile_shards(ordered, context, count)
         result = finish_fleet(ordered, outcomes, context, errors)
-        return RenderedFleet(result, [text for outcome, text in pairs if outcome is not None])
+        return RenderedFleet(result, [text for outcome, text in zip(outcomes, texts, strict=True)
+                                      if outcome is not None])
 
 
-Pair = tuple[ServiceOutcome | None, bytes]
-"""A workload's outcome (None for a kind only validated) and its YAML."""
+_REST = tuple(f.name for f in dataclasses.fields(ServiceOutcome) if f.name not in ("source", "ref", "objects"))
+"""The fields of an outcome besides its identity and objects (problems, the gates' report, whatever is added
+later): they travel as they are, pickled together, and only when one of them is set."""
+
+Entry = tuple[str, str, str, str | None, list[Obj], dict[str, Any] | None, int]
+"""A compiled workload as it travels: source, kind, name, namespace, skeleton objects, its other fields (None
+when every one is empty) and the length of its YAML."""
+Shard = tuple[int, int, list[Entry | None]]
+"""A shard's result: the number of the spool holding its YAML, where that starts, one entry per item (None for a
+kind only validated)."""
 
 
-def _parallel(ordered: list[Sourced], context: CompileContext, workers: int) -> list[Pair]:
-    global _ORDERED, _CONTEXT
-    step = max(1, -(-len(ordered) // (workers * 8)))
-    ranges = [(k, min(k + step, len(ordered))) for k in range(0, len(ordered), step)]
-    _ORDERED, _CONTEXT = ordered, context
-    try:
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-            return [pair for part in pool.map(_compile_bounds, ranges) for pair in part]
-    except BrokenProcessPool:
-        # A worker died (killed, out of memory): `multiprocessing.Pool` would wait for it forever. Compiling
-        # here gives the same answer, or fails the same way where it can be seen.
-        return _compile_range(ordered, context)
-    finally:
-        _ORDERED, _CONTEXT = [], None
+def compile_shards(ordered: list[Sourced], context: CompileContext, workers: int
+                   ) -> tuple[list[ServiceOutcome | None], list[Text]]:
+    """`compile_workload` of every item, in order, and where its YAML is; in `workers` forked processes when
+    that is 2 or more."""
+
+    def work(start: int, stop: int, spool: Spool) -> Shard:
+        entries: list[Entry | None] = []
+        parts: list[bytes] = []
+        for item in ordered[start:stop]:
+            outcome = compile_workload(item, context)
+            if outcome is None:
+                entries.append(None)
+                continue
+            text = _SEPARATOR + render.dump_yaml_stream(outcome.objects).encode() if outcome.objects else b""
+            parts.append(text)
+            ref = outcome.ref
+            rest = {name: getattr(outcome, name) for name in _REST}
+            entries.append((outcome.source, ref.kind, ref.name, ref.namespace,
+                            [skeleton(obj) for obj in outcome.objects], rest if any(rest.values()) else None,
+                            len(text)))
+        return spool.number, spool.append(b"".join(parts)), entries
+
+    shards = Shards(work, len(ordered), workers=workers, codec=_SHARD_CODEC)
+    outcomes: list[ServiceOutcome | None] = []
+    texts: list[Text] = []
+    for number, offset, entries in shards:
+        spool = shards.spool(number)
+        for entry in entries:
+            if entry is None:
+                outcomes.append(None)
+                texts.append(Text(spool, offset, 0))
+                continue
+            source, kind, name, namespace, objects, rest, length = entry
+            outcomes.append(ServiceOutcome(source, ObjectRef(kind, name, namespace), objects, **(rest or {})))
+            texts.append(Text(spool, offset, length))
+            offset += length
+    return outcomes, texts
 
 
-def _compile_bounds(bounds: tuple[int, int]) -> list[Pair]:
-    assert _CONTEXT is not None
-    pairs = _compile_range(_ORDERED[bounds[0]:bounds[1]], _CONTEXT)
-    for outcome, _ in pairs:
-        if outcome is not None:
-            outcome.objects = [skeleton(obj) for obj in outcome.objects]
-    return pairs
+def _encode(shard: Shard) -> bytes:
+    """Plain data by `marshal`; an outcome's other fields, rare and typed, by pickle (inside). What `marshal`
+    cannot write raises, and the parent does that shard again itself."""
+    number, offset, entries = shard
+    return marshal.dumps((number, offset, [
+        entry if entry is None else (*entry[:5], None if entry[5] is None else pickle.dumps(entry[5]), entry[6])
+        for entry in entries]))
 
 
-def _compile_range(items: list[Sourced], context: CompileContext) -> list[Pair]:
-    out: list[Pair] = []
-    for item in items:
-        outcome = compile_workload(item, context)
-        out.append((outcome, render.dump_yaml_stream(outcome.objects).encode() if outcome is not None else b""))
-    return out
+def _decode(data: bytes) -> Shard:
+    number, offset, entries = marshal.loads(data)
+    return number, offset, [
+        entry if entry is None else (*entry[:5], None if entry[5] is None else pickle.loads(entry[5]), entry[6])
+        for entry in entries]
+
+
+_SHARD_CODEC = Codec(_encode, _decode)
 
 
 def skeleton(obj: Obj) -> Obj:
