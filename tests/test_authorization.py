@@ -14,7 +14,7 @@ from lattice.api.cedar_policy import CedarPolicy
 from lattice.api.service import LatticeService
 from lattice.gates import authorization, cedar_schema, cedar_text, policy_check
 from lattice.gates.authorization import Decision, Principal, Request, build_policy_set, decide, permit_for
-from lattice.gates.requests import image_resource, service_requests, volume_owners
+from lattice.gates.requests import image_resource, secret_path, service_requests, volume_owners
 
 PAYMENTS = Principal("commerce", "payments", labels={"team": "pay", "tier": "critical"})
 
@@ -36,8 +36,7 @@ def service(name: str = "payments", namespace: str = "commerce", **workload: Any
 
 
 def secret(path: str, provider: str = "vault") -> Request:
-    return Request(PAYMENTS, "AccessSecret", authorization.Resource(
-        "SecretPath", f"{provider}:{path}", {"provider": provider, "path": path}), "spec.workload.resources.db")
+    return Request(PAYMENTS, "AccessSecret", secret_path(provider, path), "spec.workload.resources.db")
 
 
 def one(policies: list[CedarPolicy], request: Request) -> Decision:
@@ -208,8 +207,7 @@ def test_the_paste_ready_permit_works_for_every_action(request_: Request) -> Non
 
 
 def test_paste_ready_permits_quote_what_cedar_needs_quoted() -> None:
-    odd = Request(Principal("ns", "svc"), "AccessSecret", authorization.Resource(
-        "SecretPath", 'vault:a"b\\c', {"provider": "vault", "path": 'a"b\\c'}), "p")
+    odd = Request(Principal("ns", "svc"), "AccessSecret", secret_path("vault", 'a"b\\c'), "p")
     assert 'Lattice::SecretPath::"vault:a\\"b\\\\c"' in permit_for(odd)
     assert one([policy("pasted", permit_for(odd))], odd).allowed
 
@@ -316,7 +314,7 @@ def test_the_schema_declares_the_design_entities_and_actions() -> None:
         "ExternalEndpoint": ["host", "port", "protocol", "scheme"],
         "Image": ["digest", "registry", "repository", "tag"],
         "Mesh": [],
-        "SecretPath": ["path", "provider"],
+        "SecretPath": ["namespace", "path", "provider"],
         "SecurityOverride": ["category", "id", "override_id"],
         "Service": ["kind", "labels", "name", "namespace"],
         "Volume": ["id", "namespace", "owner", "volume_id"],

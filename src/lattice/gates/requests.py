@@ -57,10 +57,7 @@ def workload_requests(principal: Principal, workload: Workload, *, base_path: st
             if provider is None:
                 continue  # no store to read from: the secret router reports it, and nothing is read
             remote = naming.secret_remote_key(namespace, rname, dep.id)
-            out.append(Request(principal, "AccessSecret",
-                               Resource("SecretPath", f"{provider}:{remote}",
-                                        {"provider": provider, "path": remote, "namespace": remote.split("/")[0]}),
-                               path))
+            out.append(Request(principal, "AccessSecret", secret_path(provider, remote), path))
         elif dep.type == "external-service":
             for ename, url in sorted((dep.params.endpoints or {}).items()):
                 endpoint = parse_endpoint(url)
@@ -87,6 +84,12 @@ def workload_requests(principal: Principal, workload: Workload, *, base_path: st
                                     {"category": category, "id": override_id, "override_id": override_id}),
                            path))
     return out
+
+
+def secret_path(provider: str, path: str) -> Resource:
+    """`Lattice::SecretPath::"<provider>:<path>"`; its `namespace` is the path's first segment."""
+    return Resource("SecretPath", f"{provider}:{path}",
+                    {"provider": provider, "path": path, "namespace": path.split("/")[0]})
 
 
 def owned_claims(name: str, workload: Workload) -> set[str]:
