@@ -41,6 +41,7 @@ from rich.table import Table
 
 from compile import (
     CHART_DIR,
+    EXTERNALS,
     OUT_DIR,
     Goals,
     ensure_helm,
@@ -89,11 +90,23 @@ ADMIT = {"apiVersion": "lattice.dev/v1alpha1", "kind": "ImageProvider", "metadat
 """The registry every synthetic service pulls from (by digest), trust not enforced: without it the image gate
 refuses the whole fleet, and the bench would time the error path. It adds no object to the output."""
 
+POLICY = {"apiVersion": "lattice.dev/v1alpha1", "kind": "CedarPolicy", "metadata": {"name": "fleet-policy"},
+          "spec": {"policies": (
+              '@id("teams-read-their-own-secrets")\n'
+              'permit(principal, action == Lattice::Action::"AccessSecret", resource)\n'
+              "when { resource.namespace == principal.namespace };\n"
+              '@id("approved-external-apis")\n'
+              'permit(principal, action == Lattice::Action::"AccessExternalEndpoint", resource)\n'
+              "when { " + " || ".join(f'resource.host == "{host}"' for _, host, _ in EXTERNALS.values()) + " };\n")}}
+"""What a platform team writes for this fleet: each team reads its own secrets, everyone the approved external
+APIs. Without it the authorization gate refuses every service with an external dependency."""
+
 
 def write_fleet(n: int, seed: int, root: Path) -> tuple[int, int, list[dict[str, Any]]]:
     docs = generate_fleet(n, seed)
     root.mkdir(parents=True, exist_ok=True)
     (root / "_registry.yaml").write_text(render.dump_yaml(ADMIT))
+    (root / "_policy.yaml").write_text(render.dump_yaml(POLICY))
     total = 0
     for doc in docs:
         path = root / doc["metadata"]["namespace"] / f"{doc['metadata']['name']}.yaml"

@@ -349,3 +349,29 @@ def test_a_forbid_that_fails_to_evaluate_denies() -> None:
     assert not decision.allowed
     assert [s.label for s in decision.forbids] == ["overflowing"]
     assert decision.problem is not None and "overflow" in decision.problem.message
+
+
+@pytest.mark.parametrize("guard", [
+    "",  # no forbid at all
+    '@id("no-secrets") forbid(principal, action == Lattice::Action::"AccessSecret", resource) '
+    'when { resource.path like "root/*" };',
+    '@id("no-latest") forbid(principal, action == Lattice::Action::"DeployImage", resource) '
+    'when { resource.tag == "latest" };',
+    '@id("no-latest-anywhere") forbid(principal, action, resource) when { principal.name == "payments" };',
+])
+def test_images_decided_without_the_engine_match_the_engine(guard: str) -> None:
+    """Where no forbid can name DeployImage, images are allowed by the implicit permit without evaluating them
+    (they are most of a fleet's requests); the answers must equal Cedar's own, request by request."""
+    policies = [policy("allow", 'permit(principal, action == Lattice::Action::"AccessSecret", resource);')]
+    if guard:
+        policies.append(policy("guard", guard))
+    policy_set = build_policy_set(policies)
+    asked = [Request(PAYMENTS, "DeployImage", image_resource(ref), "p")
+             for ref in ("registry.example.com/a:1", "registry.example.com/b:latest", "nginx")]
+    asked += [secret("commerce/db"), secret("root/ca")]
+    shortcut = decide(policy_set, asked)
+    engine = decide(policy_set, authorization.prepare(asked))  # prepared requests always go through Cedar
+    assert [(d.allowed, [s.label for s in d.forbids]) for d in shortcut] == \
+        [(d.allowed, [s.label for s in d.forbids]) for d in engine]
+    assert (policy_set.forbiddable is not None and "DeployImage" not in policy_set.forbiddable) == (
+        "DeployImage" not in guard and "forbid(principal, action," not in guard)
