@@ -174,3 +174,55 @@ def test_a_hand_edit_of_an_owned_deployment_is_reverted(cluster: Cluster, contro
         return cluster.kube.get("apps/v1", "Deployment", "edited", NAMESPACE)["spec"]["replicas"] == 2 or None
 
     wait_for("the hand edit to be reverted", reverted, timeout=30)
+
+
+def _exists(cluster: Cluster, api_version: str, kind: str, name: str) -> bool:
+    try:
+        cluster.kube.get(api_version, kind, name, NAMESPACE)
+    except ApiError as error:
+        if error.status == 404:
+            return False
+        raise
+    return True
+
+
+def test_removing_the_permit_fails_the_service_and_revokes_its_secret(
+        cluster: Cluster, controller: RunningController) -> None:
+    """The CedarPolicy that lets `billing` read its secret goes: the service turns Failed with the denial in
+    its Authorized condition and an Event, and its ExternalSecret is deleted (access revoked, not just no longer
+    granted)."""
+    cluster.kube.apply({"apiVersion": LATTICE, "kind": "SecretProvider", "metadata": {"name": "vault"},
+                        "spec": {"provider": {"vault": {"server": "https://vault.internal:8200", "path": "secret",
+                                                        "version": "v2", "auth": {"kubernetes": {
+                                                            "mountPath": "kubernetes", "role": "eso"}}}}}})
+    permit = {"apiVersion": LATTICE, "kind": "CedarPolicy", "metadata": {"name": "billing-secrets"},
+              "spec": {"policies": '@id("billing-reads-its-db")\n'
+                                   'permit(principal == Lattice::Service::"shop/billing", '
+                                   'action == Lattice::Action::"AccessSecret", resource);\n'}}
+    cluster.kube.apply(permit)
+    cluster.kube.apply(service("billing", resources={
+        "db": {"type": "secret", "params": {"provider": "vault", "keys": ["dsn"]}}}))
+    wait_for("billing to be Ready", lambda: _phase(cluster, "billing", "Ready"), timeout=60)
+    assert _exists(cluster, "external-secrets.io/v1", "ExternalSecret", "billing-db")
+
+    cluster.kube.delete(LATTICE, "CedarPolicy", "billing-secrets")
+    status = wait_for("billing to fail", lambda: _phase(cluster, "billing", "Failed"), timeout=30)
+    authorized = _condition(status, "Authorized")
+    assert (authorized["status"], authorized["reason"]) == ("False", "Denied")
+    assert 'AccessSecret on Lattice::SecretPath::"vault:shop/db"' in authorized["message"]
+    wait_for("the ExternalSecret to be deleted",
+             lambda: not _exists(cluster, "external-secrets.io/v1", "ExternalSecret", "billing-db") or None,
+             timeout=30)
+    events = cluster.kube.list("v1", "Event", NAMESPACE, fieldSelector="involvedObject.name=billing")
+    assert any(e["reason"] == "Denied" and e["type"] == "Warning" for e in events)
+    assert _exists(cluster, "apps/v1", "Deployment", "billing")  # nothing new applied; what runs keeps running
+
+
+def test_a_deleted_service_leaves_nothing_behind(cluster: Cluster, controller: RunningController) -> None:
+    cluster.kube.apply(service("short-lived"))
+    wait_for("short-lived to be Ready", lambda: _phase(cluster, "short-lived", "Ready"), timeout=60)
+    cluster.kube.delete(LATTICE, "LatticeService", "short-lived", NAMESPACE)
+    for api_version, kind in (("apps/v1", "Deployment"), ("v1", "Service"), ("cilium.io/v2", "CiliumNetworkPolicy")):
+        wait_for(f"the {kind} to be collected",
+                 lambda api_version=api_version, kind=kind: not _exists(cluster, api_version, kind, "short-lived")
+                 or None, timeout=60)
