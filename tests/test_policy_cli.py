@@ -167,3 +167,34 @@ def test_schema_prints_the_shipped_schema() -> None:
     result = runner.invoke(app, ["policy", "schema"])
     assert result.exit_code == 0
     assert "namespace Lattice {" in result.stdout and "action AllowWildcard" in result.stdout
+
+
+def test_whatif_shows_a_security_override_that_loses_its_permit(tmp_path: Path) -> None:
+    fleet = tmp_path / "fleet"
+    fleet.mkdir()
+    _write(fleet, "agent.yaml", """\
+apiVersion: lattice.dev/v1alpha1
+kind: LatticeService
+metadata: {name: agent, namespace: ops}
+spec:
+  workload:
+    containers:
+      main:
+        image: registry.example.com/agent@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
+        security: {capabilities: [NET_ADMIN]}
+""")
+    permit = """\
+apiVersion: lattice.dev/v1alpha1
+kind: CedarPolicy
+metadata: {name: ops-overrides}
+spec:
+  policies: |
+    permit(principal, action == Lattice::Action::"OverrideSecurity", resource)
+    when { principal.namespace == "ops" };
+"""
+    _write(fleet, "policies.yaml", permit)
+    proposal = _write(tmp_path, "proposal.yaml", permit.replace('"ops"', '"platform"'))
+    result = runner.invoke(app, ["policy", "whatif", "--policies", proposal, str(fleet)])
+    assert result.exit_code == 0, result.output
+    assert ('allowed → denied: OverrideSecurity on Lattice::SecurityOverride::"capability:NET_ADMIN" '
+            "(spec.workload.containers.main.security.capabilities[0])") in result.stdout

@@ -21,6 +21,7 @@ from lattice.cli.report import emit, format_problem
 from lattice.errors import LatticeError, ObjectRef, Problem, printable
 from lattice.fleet import Sourced, check_fleet
 from lattice.gates import authorization, cedar_schema, policy_check, requests
+from lattice.gates.admission import service_deviations
 from lattice.gates.authorization import Decision
 from lattice.gates.policy_check import PolicyProblem
 
@@ -138,7 +139,8 @@ def whatif_command(
         raise typer.Exit(1)
     unique, context, _ = check_fleet(fleet.items)
     services = [item.resource for item in unique if isinstance(item.resource, LatticeService)]
-    asked = requests.fleet_requests(services, default_provider=context.platform.secrets.default_provider)
+    asked = requests.fleet_requests(services, default_provider=context.platform.secrets.default_provider,
+                                    deviations=service_deviations)
     prepared = authorization.prepare(asked)
     changes = _changes(authorization.decide(before_set, prepared), authorization.decide(after_set, prepared))
     _print_changes(changes, len(services), len(asked))

@@ -149,7 +149,8 @@ class FleetAuthorization:
                          if any(d.allowed and d.request.action == "AllowWildcard" for d in decisions))
 
 
-def _deviations(service: LatticeService) -> list[tuple[str, str, str]]:
+def service_deviations(service: LatticeService) -> list[tuple[str, str, str]]:
+    """(override id, category, field path) of each deviation from the restricted defaults: OverrideSecurity asks."""
     return [(d.id, d.category, d.path) for d in security.deviations(service.spec.workload)]
 
 
@@ -160,7 +161,8 @@ def authorize_fleet(resources: Iterable[Resource], platform: LatticePlatformSpec
     services = [r for r in listed if isinstance(r, LatticeService)]
     if not services:
         return FleetAuthorization(policy_set)
-    requests = fleet_requests(services, default_provider=platform.secrets.default_provider, deviations=_deviations)
+    requests = fleet_requests(services, default_provider=platform.secrets.default_provider,
+                              deviations=service_deviations)
     by_service: dict[ServiceKey, list[Decision]] = {}
     for decision in decide(policy_set, requests):
         principal = decision.request.principal
