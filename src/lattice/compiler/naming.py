@@ -17,6 +17,9 @@ MANAGER = "lattice"
 CONFIG_HASH_ANNOTATION = "lattice.dev/config-hash"
 TMP_VOLUME = "tmp"
 FIELD_MANAGER = "lattice"
+SHARED_LABEL = "lattice.dev/shared"
+"""Set by the controller on the cluster-wide and per-namespace objects it applies for the whole fleet (default
+deny, secret stores, gateways), which no single source owns: only objects carrying it are pruned as shared."""
 
 
 def selector(workload: str) -> dict[str, str]:

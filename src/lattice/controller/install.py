@@ -6,7 +6,7 @@ application: its one deviation, a mounted ServiceAccount token, is permitted by 
 its egress to the API server and to image registries is the one policy added by hand. RBAC grants exactly the
 verbs the controller uses: watch (get, list, watch) every Lattice kind and every kind it writes, server-side
 apply and delete what it writes (patch; create for the first apply), patch the status of LatticeServices,
-create Events, and kopf's peering objects for leader election.
+create Events, kopf's peering objects for leader election, and read CRDs (kopf notices kinds installed later).
 """
 
 from __future__ import annotations
@@ -80,6 +80,9 @@ def cluster_role() -> Obj:
            "verbs": ["get", "list", "watch", "create", "patch", "delete"]}
           for group, plurals in sorted(by_group.items())),
         {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
+        # kopf watches CRDs to start watching a kind whose CRD appears after it started.
+        {"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"],
+         "verbs": ["get", "list", "watch"]},
         {"apiGroups": [KOPF_GROUP], "resources": ["clusterkopfpeerings"], "verbs": ["get", "list", "watch", "patch"]},
     ]
     return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",

@@ -23,7 +23,7 @@ from lattice.api.base import Resource
 from lattice.api.mesh_member import LatticeMeshMember
 from lattice.api.parse import KINDS as SOURCE_KINDS
 from lattice.api.service import LatticeService
-from lattice.compiler import CompileContext
+from lattice.compiler import CompileContext, naming
 from lattice.compiler.meta import Obj
 from lattice.controller import plan
 from lattice.controller import status as statuses
@@ -189,6 +189,9 @@ class Reconciler:
         for kind in plan.WRITTEN_KINDS:
             async for obj in self.cluster.list_managed(kind):
                 refs = [r for r in obj["metadata"].get("ownerReferences") or [] if r.get("controller")]
+                shared = (obj["metadata"].get("labels") or {}).get(naming.SHARED_LABEL) == "true"
+                if not refs and not shared:
+                    continue  # Lattice's label but no owner Lattice knows (e.g. `lattice install`'s): never pruned
                 owner = refs[0]["uid"] if refs else PLATFORM_OWNER
                 self.applied.setdefault(owner, {})[plan.object_id(obj)] = obj
                 if obj["kind"] == "Deployment":
@@ -300,7 +303,7 @@ class Reconciler:
         except Exception as error:  # a conflict, a 5xx, a timeout, a dropped connection: try again shortly
             code = status_code(error)
             log.warning("reconciling %s/%s failed (%s); retrying", key[0], key[1], _describe(error),
-                        extra={"namespace": key[0], "name": key[1]})
+                        extra={"object_namespace": key[0], "object_name": key[1]})
             self.metrics.failures.labels(reason=f"api-{code}" if code else type(error).__name__).inc()
             self._retry_later(key)
 
@@ -335,6 +338,8 @@ class Reconciler:
         self.applied[owner] = {plan.object_id(obj): obj for obj in desired}
 
     async def _apply_shared(self, objects: list[Obj]) -> None:
+        objects = [{**obj, "metadata": {**obj["metadata"], "labels": {
+            **(obj["metadata"].get("labels") or {}), naming.SHARED_LABEL: "true"}}} for obj in objects]
         previous = self.applied.get(PLATFORM_OWNER, {})
         wanted = {plan.object_id(obj): obj for obj in objects}
         for obj in plan.apply_order(objects):
