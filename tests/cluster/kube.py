@@ -207,7 +207,8 @@ def install_crds(kube: Kube, crds: list[dict[str, Any]]) -> dict[str, dict[str, 
 
     def established(name: str) -> dict[str, Any] | None:
         crd: dict[str, Any] = kube.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", name)
-        conditions = {c["type"]: c["status"] for c in crd.get("status", {}).get("conditions", [])}
+        # A CRD just created may have no status yet, or `conditions: null`.
+        conditions = {c["type"]: c["status"] for c in (crd.get("status") or {}).get("conditions") or []}
         return crd if conditions.get("Established") == "True" and conditions.get("NamesAccepted") == "True" else None
 
     served: dict[str, dict[str, Any]] = {}
