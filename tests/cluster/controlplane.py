@@ -34,7 +34,8 @@ from tests.cluster.pki import CertificateAuthority, KeyPair, service_account_key
 ROOT = Path(__file__).resolve().parents[2]
 STAGES = Path(__file__).with_name("kwok-stages.yaml")
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok")
-SERVICE_CIDR = "10.0.0.0/24"  # ClusterIPs are only allocated, never routed: there is no kube-proxy
+# ClusterIPs are only allocated, never routed (there is no kube-proxy); a /16 holds bench/controller.py's fleet.
+SERVICE_CIDR = "10.0.0.0/16"
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 POD_CIDR = "10.244.0.0/16"  # KWOK writes pod IPs from here into status; nothing listens on them
 # kube-controller-manager's controllers for the workloads Lattice emits (names from

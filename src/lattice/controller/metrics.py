@@ -21,5 +21,8 @@ class Metrics:
         self.reconcile_seconds = Histogram(
             "lattice_reconcile_duration_seconds", "Time of one burst: compile, apply, status.",
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30), registry=self.registry)
+        self.compile_seconds = Histogram(
+            "lattice_compile_duration_seconds", "One service's gates and derivation, without any API call.",
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1), registry=self.registry)
         self.queue_depth = Gauge("lattice_queue_depth", "Services waiting to be reconciled.", registry=self.registry)
         self.fleet_size = Gauge("lattice_fleet_size", "Workloads the controller knows.", registry=self.registry)

@@ -223,7 +223,9 @@ class Reconciler:
                 continue
             if item.resource.kind in WORKLOAD_KINDS:
                 batch.add(key)
+            compile_started = time.perf_counter()
             outcome = compile_workload(item, context)
+            self.metrics.compile_seconds.observe(time.perf_counter() - compile_started)
             if outcome is not None:
                 self.compiled[key] = _Compiled(outcome.objects, list(outcome.warnings), list(outcome.errors),
                                                gate_errors)

@@ -1,0 +1,173 @@
+"""Benchmark the controller on the real control plane (issue 10): N services created at once until all are
+Ready (their Deployments Available on KWOK nodes), the per-service compile time (gates and derivation, no API
+call) p50/p99 from the controller's own histogram, the controller's peak memory; then one platform change until
+every service is re-derived; then one service changed until it is Ready again.
+
+Usage::
+
+    .venv/bin/python bench/controller.py [--services 1000] [--nodes 12]
+
+Needs the control plane binaries (`make testenv`). Goals: all Ready within 60 s, p99 compile ≤ 250 ms, peak
+memory ≤ 500 MiB, a single change applied within 2 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from lattice.fleet import compile_fleet  # noqa: E402
+from tests.cluster.controlplane import ControlPlane, FakeNode, binaries_dir, free_port  # noqa: E402
+from tests.cluster.foreign_crds import crds_for  # noqa: E402
+from tests.cluster.kube import Kube, install_crds  # noqa: E402
+from tests.conftest import EXAMPLES, load_fleet  # noqa: E402
+
+LATTICE = "lattice.dev/v1alpha1"
+NAMESPACE = "bench"
+IMAGE = "registry.example.com/bench/app@sha256:" + "d" * 64
+
+
+def service(i: int, replicas: int = 1) -> dict[str, Any]:
+    peer = {f"svc-{i + 1:04d}": {"type": "service"}} if i % 2 == 0 else {}  # half call a neighbour (one-sided)
+    return {"apiVersion": LATTICE, "kind": "LatticeService",
+            "metadata": {"name": f"svc-{i:04d}", "namespace": NAMESPACE},
+            "spec": {"replicas": replicas, "workload": {
+                "containers": {"app": {"image": IMAGE, "resources": {"limits": {"cpu": "10m", "memory": "16Mi"}}}},
+                "service": {"ports": {"http": {"port": 8080}}}, "resources": peer}}}
+
+
+def ready_count(kube: Kube) -> int:
+    items = kube.list(LATTICE, "LatticeService", NAMESPACE)
+    return sum(1 for s in items if (s.get("status") or {}).get("phase") == "Ready")
+
+
+def wait(what: str, probe: Any, timeout: float) -> float:
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout:
+        if probe():
+            return time.perf_counter() - start
+        time.sleep(0.25)
+    raise SystemExit(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def quantile(metrics: str, name: str, q: float) -> float:
+    """The upper bound of the bucket holding quantile `q` of a Prometheus histogram."""
+    buckets = [(float(le), float(v)) for le, v in re.findall(rf'{name}_bucket{{le="([^"]+)"}} ([0-9.e+]+)', metrics)
+               if le != "+Inf"]
+    total = float(re.search(rf"{name}_count ([0-9.e+]+)", metrics).group(1))  # type: ignore[union-attr]
+    for le, count in buckets:
+        if count >= q * total:
+            return le
+    return float("inf")
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--services", type=int, default=1000)
+    parser.add_argument("--nodes", type=int, default=12)
+    args = parser.parse_args()
+    nodes = tuple(FakeNode(f"kwok-{k}", f"zone-{'abc'[k % 3]}") for k in range(args.nodes))
+    plane = ControlPlane(binaries_dir(), nodes=nodes)
+    kube = plane.start()
+    log = Path(tempfile.mkdtemp(prefix="lattice-bench-")) / "controller.log"
+    controller = None
+    try:
+        examples = compile_fleet(load_fleet(EXAMPLES)).objects
+        monitor = {"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor",
+                   "metadata": {"name": "x", "namespace": "x"}}
+        install_crds(kube, crds_for([o for o in [*examples, monitor] if not kube.serves(o["apiVersion"], o["kind"])]))
+        for ns in {"istio-system", NAMESPACE, *(o["metadata"].get("namespace") for o in examples)} - {None}:
+            kube.request("POST", "/api/v1/namespaces", json={"apiVersion": "v1", "kind": "Namespace",
+                                                               "metadata": {"name": ns}})
+        lattice = str(Path(sys.executable).with_name("lattice"))
+        subprocess.run([lattice, "install", "--kubeconfig", str(plane.kubeconfig)], check=True,
+                       capture_output=True)
+        kube.forget_discovery()
+        kube.apply({"apiVersion": LATTICE, "kind": "ImageProvider", "metadata": {"name": "bench"},
+                    "spec": {"registry": "registry.example.com", "trust": {"enforce": False}}})
+        port = free_port()
+        with log.open("wb") as out:
+            controller = subprocess.Popen([lattice, "controller", "--kubeconfig", str(plane.kubeconfig),
+                                           "--standalone", "--metrics-port", str(port)], stdout=out,
+                                          stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        wait("the controller", lambda: _healthy(port), 30)
+
+        start = time.perf_counter()
+        with ThreadPoolExecutor(16) as pool:
+            list(pool.map(lambda i: kube.apply(service(i)), range(args.services)))
+        created = time.perf_counter() - start
+        all_ready = created + wait("every service Ready", lambda: ready_count(kube) == args.services, 900)
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+        p50 = quantile(metrics, "lattice_compile_duration_seconds", 0.5)
+        p99 = quantile(metrics, "lattice_compile_duration_seconds", 0.99)
+
+        kube.apply({"apiVersion": LATTICE, "kind": "LatticePlatform", "metadata": {"name": "default"},
+                    "spec": {"metrics": {"stack": "prometheus-operator"}}})
+        rederived = wait("every service re-derived", lambda: len(kube.list(
+            "monitoring.coreos.com/v1", "ServiceMonitor", NAMESPACE)) == args.services, 900)
+
+        changed = kube.apply(service(0, replicas=2))
+        generation = changed["metadata"]["generation"]
+
+        def single_ready() -> bool:
+            status = kube.get(LATTICE, "LatticeService", "svc-0000", NAMESPACE).get("status") or {}
+            return status.get("observedGeneration") == generation and status.get("phase") == "Ready"
+
+        single = wait("the changed service Ready again", single_ready, 120)
+        rss = peak_rss_mib(controller.pid)
+        print(f"controller on the real control plane: {args.services} services, {args.nodes} KWOK nodes, "
+              f"{os.cpu_count()} cores")
+        rows = [
+            ("created (server-side apply, 16 threads)", f"{created:.1f} s", ""),
+            ("all Ready (Deployments Available)", f"{all_ready:.1f} s", _verdict(all_ready <= 60)),
+            ("compile per service p50 / p99 (bucket bound)", f"{p50 * 1000:.1f} / {p99 * 1000:.1f} ms",
+             _verdict(p99 <= 0.25)),
+            ("controller peak RSS", f"{rss:.0f} MiB", _verdict(rss <= 500)),
+            ("platform change until all re-derived", f"{rederived:.1f} s", ""),
+            ("one service changed until Ready again", f"{single:.1f} s", _verdict(single <= 2)),
+        ]
+        for name, value, verdict in rows:
+            print(f"  {name:<48} {value:>16}  {verdict}")
+        return 0
+    finally:
+        if controller is not None:
+            controller.terminate()
+            controller.wait(10)
+        kube.close()
+        plane.stop()
+        print(f"controller log: {log}")
+
+
+def _verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def _healthy(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+if __name__ == "__main__":
+    sys.exit(main())
