@@ -95,6 +95,8 @@ class Reconciler:
     registry: RegistryClient = field(default_factory=RegistryClient)
     verification_cache: VerificationCache = field(default_factory=VerificationCache)
     image_facts: dict[Key, dict[str, ImageCheck]] = field(default_factory=dict)
+    last: dict[Key, tuple[ServiceOutcome, list[Any]]] = field(default_factory=dict)
+    """Each workload's last outcome and one-sided edges: a rollout's progress only rewrites status from them."""
 
     # --- what the watches report -------------------------------------------------------------------------
     def observe_source(self, kind: str, body: Obj, deleted: bool = False) -> None:
@@ -203,6 +205,9 @@ class Reconciler:
     async def reconcile(self) -> None:
         if not self.seeded:
             await self.seed()
+        if not self.everything and not self.dirty and self.status_dirty:
+            await self._statuses_only()  # only rollouts moved: nothing to compile, only Ready to report
+            return
         started = time.perf_counter()
         items, failed = self._fleet()
         checked, context, fleet_errors = check_fleet(items, failed)
@@ -243,9 +248,15 @@ class Reconciler:
             self._retry_everything_later()
         semaphore = asyncio.Semaphore(self.concurrency)
 
+        one_sided: dict[Key, list[Any]] = {}
+        for edge in context.graph.one_sided:  # one pass, not one scan of every edge per service
+            for end in {edge.caller, edge.callee}:
+                one_sided.setdefault(end, []).append(edge)
+        self.last = {key: (outcome, one_sided.get(key, [])) for key, outcome in by_key.items()}
+
         async def one(key: Key, outcome: ServiceOutcome, apply: bool) -> None:
             async with semaphore:
-                await self._service(key, outcome, context.graph.one_sided_of(key), apply)
+                await self._service(key, outcome, one_sided.get(key, []), apply)
 
         await asyncio.gather(*(one(key, outcome, key in batch) for key, outcome in by_key.items()
                                if key in batch or key in status_only))
@@ -270,6 +281,26 @@ class Reconciler:
         live = {(item.ref.namespace or "", item.ref.name) for item in items}
         for key in set(self.image_facts) - live:
             del self.image_facts[key]
+
+    async def _statuses_only(self) -> None:
+        keys, self.status_dirty = self.status_dirty, set()
+        semaphore = asyncio.Semaphore(self.concurrency)
+
+        async def one(key: Key) -> None:
+            outcome, one_sided = self.last[key]
+            source = self.sources.get((outcome.ref.kind, key[0], key[1]))
+            if source is None or outcome.ref.kind != "LatticeService":
+                return
+            async with semaphore:
+                try:
+                    await self._write_status(key, source, outcome, one_sided)
+                except Exception as error:  # retried like any failed reconcile
+                    log.warning("writing the status of %s/%s failed (%s); retrying", key[0], key[1],
+                                _describe(error), extra={"object_namespace": key[0], "object_name": key[1]})
+                    self.status_dirty.add(key)
+                    self.wake.set()
+
+        await asyncio.gather(*(one(key) for key in keys if key in self.last))
 
     def _fleet(self) -> tuple[list[Sourced], list[ObjectRef]]:
         items, failed = [], []
