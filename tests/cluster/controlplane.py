@@ -320,6 +320,10 @@ class ControlPlane:
                 f"--service-account-private-key-file={self.service_account.key}",
                 f"--root-ca-file={self.serving_ca.pair.cert}",
                 f"--controllers={','.join(CONTROLLERS)}",
+                # The defaults (20 requests/s, 5 Deployments and ReplicaSets synced at once) take minutes to roll
+                # out the 1,000 Deployments of bench/controller.py; a real cluster is sized for its fleet too.
+                "--kube-api-qps=300", "--kube-api-burst=600",
+                "--concurrent-deployment-syncs=20", "--concurrent-replicaset-syncs=20",
             ],
         )
 
