@@ -291,3 +291,23 @@ def test_a_second_replica_stands_by_while_the_first_writes(
         assert 'lattice_reconciles_total{result="ok"}' not in standby.metrics()  # it never wrote
     finally:
         standby.stop()
+
+
+def test_the_granted_rules_are_needed_a_missing_one_stops_it_and_restoring_it_recovers(
+        cluster: Cluster, controller: RunningController) -> None:
+    """The tests run with exactly `lattice install`'s ClusterRole; this one takes the apps rules away (so the
+    controller may not apply Deployments): the service cannot become Ready and the controller reports 403s;
+    with the rules back it converges, with no restart."""
+    role = install.cluster_role()
+    without_apps = {**role, "rules": [r for r in role["rules"] if r["apiGroups"] != ["apps"]]}
+    assert len(without_apps["rules"]) == len(role["rules"]) - 1
+    cluster.kube.apply(without_apps)
+    try:
+        cluster.kube.apply(service("needs-apps"))
+        wait_for("a 403 from the API server", lambda: 'reason="api-403"' in controller.metrics() or None, timeout=30)
+        assert (_status(cluster, "needs-apps").get("phase")) != "Ready"
+        assert not _exists(cluster, "apps/v1", "Deployment", "needs-apps")
+    finally:
+        cluster.kube.apply(role)
+    wait_for("needs-apps to be Ready once the rule is back", lambda: _phase(cluster, "needs-apps", "Ready"),
+             timeout=60)
