@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -44,13 +45,16 @@ class RunningController:
     def tail(self, lines: int = 60) -> str:
         return "\n".join(Path(self.log.name).read_text(errors="replace").splitlines()[-lines:])
 
-    def stop(self) -> None:
+    def stop(self) -> tuple[int, float]:
+        """SIGTERM, as the kubelet sends it; the exit code and how long the shutdown took."""
+        started = time.monotonic()
         self.process.terminate()
         try:
             self.process.wait(10)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        return self.process.returncode, time.monotonic() - started
 
 
 def service_account_kubeconfig(cluster: Cluster, folder: Path) -> Path:
@@ -290,7 +294,8 @@ def test_a_second_replica_stands_by_while_the_first_writes(
         assert 'lattice_reconciles_total{result="ok"}' in controller.metrics()
         assert 'lattice_reconciles_total{result="ok"}' not in standby.metrics()  # it never wrote
     finally:
-        standby.stop()
+        code, seconds = standby.stop()
+    assert code == 0 and seconds < 10, (code, seconds, standby.tail())  # a graceful shutdown on SIGTERM
 
 
 def test_the_granted_rules_are_needed_a_missing_one_stops_it_and_restoring_it_recovers(
