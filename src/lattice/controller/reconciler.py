@@ -96,6 +96,7 @@ class Reconciler:
     verification_cache: VerificationCache = field(default_factory=VerificationCache)
     image_facts: dict[Key, dict[str, ImageCheck]] = field(default_factory=dict)
     last: dict[Key, tuple[ServiceOutcome, list[Any]]] = field(default_factory=dict)
+    seeded_kinds: set[plan.Kind] = field(default_factory=set)
     """Each workload's last outcome and one-sided edges: a rollout's progress only rewrites status from them."""
 
     # --- what the watches report -------------------------------------------------------------------------
@@ -187,9 +188,22 @@ class Reconciler:
                 self.wake.set()
 
     async def seed(self) -> None:
-        """What Lattice applied before this process started, so pruning sees it."""
+        """What Lattice applied before this process started, so pruning sees it. Each kind is listed until it
+        answers (a flaky API server fails one list, not the whole start)."""
         for kind in plan.WRITTEN_KINDS:
-            async for obj in self.cluster.list_managed(kind):
+            if kind in self.seeded_kinds:
+                continue
+            for attempt in range(1, 11):
+                try:
+                    found = [obj async for obj in self.cluster.list_managed(kind)]
+                    break
+                except Exception as error:
+                    if attempt == 10:
+                        raise
+                    log.warning("listing %s failed (%s); retrying", kind.plural, _describe(error))
+                    await asyncio.sleep(0.2 * attempt)
+            self.seeded_kinds.add(kind)
+            for obj in found:
                 refs = [r for r in obj["metadata"].get("ownerReferences") or [] if r.get("controller")]
                 shared = (obj["metadata"].get("labels") or {}).get(naming.SHARED_LABEL) == "true"
                 if not refs and not shared:
