@@ -13,17 +13,16 @@ import typer
 from rich.console import Console
 
 from lattice import __version__, render
-from lattice.api import is_lattice_document, parse_resource
 from lattice.api.crd import all_crds
 from lattice.cli import graph_view, policy
-from lattice.cli.documents import misspelt_group
-from lattice.cli.loader import Document, LoadError, UsageError, collect_files, read_documents
+from lattice.cli.inputs import load_inputs
+from lattice.cli.loader import Document
 from lattice.cli.output import out_dir_problem, write_out_dir
 from lattice.cli.report import emit, format_problem, summary_table
 from lattice.cli.workers import RenderedFleet, compile_rendered
 from lattice.collector import collector_paused
 from lattice.compiler.meta import Obj
-from lattice.errors import LatticeError, ObjectRef, Problem, printable
+from lattice.errors import ObjectRef, Problem, printable
 from lattice.fleet import FleetResult, Sourced, check_fleet, compile_fleet
 
 app = typer.Typer(
@@ -44,68 +43,6 @@ ResolveOption = Annotated[bool, typer.Option(
     "--resolve", help="Look image tags up in their registries and pin the digests (network).")]
 VerifyOption = Annotated[bool, typer.Option(
     "--verify-images", help="Verify image signatures against the ImageProviders' keys (network; implies --resolve).")]
-
-
-def _load(paths: list[str], failed: list[ObjectRef] | None = None) -> tuple[list[Sourced], list[Document], int]:
-    """Parse every Lattice document; print each problem; return the resources and the error count.
-    The objects that did not parse are added to `failed`, when given."""
-    with collector_paused():
-        return _load_documents(paths, [] if failed is None else failed)
-
-
-def _load_documents(paths: list[str], failed: list[ObjectRef]) -> tuple[list[Sourced], list[Document], int]:
-    files = _files(paths)
-    items: list[Sourced] = []
-    docs: list[Document] = []
-    errors = 0
-    for entry in read_documents(files):
-        if isinstance(entry, LoadError):
-            emit(format_problem("error", entry.source, entry.line, None,
-                                Problem(entry.path, entry.message, entry.hint)))
-            errors += 1
-            continue
-        data = entry.data
-        if isinstance(data, dict) and not is_lattice_document(data):
-            misspelt = misspelt_group(data)
-            if misspelt is not None:
-                emit(format_problem("error", entry.source, entry.line_of("apiVersion"), _ref_of(data), misspelt))
-                errors += 1
-                continue
-            what = f"{data.get('apiVersion')} {data.get('kind')}"
-            emit(f"warning: {entry.source}:{entry.document_line}: skipped {printable(what)}: not a lattice.dev kind")
-            continue
-        try:
-            resource = parse_resource(data)
-        except LatticeError as exc:
-            ref = _ref_of(data)
-            for problem in exc.problems:
-                emit(format_problem("error", entry.source, entry.line_of(problem.path), ref, problem))
-            errors += 1
-            if ref is not None:
-                failed.append(ref)
-            continue
-        items.append(Sourced(entry.source, resource, entry.document_line))
-        docs.append(entry)
-    return items, docs, errors
-
-
-def _files(paths: list[str]) -> list[Path]:
-    try:
-        return collect_files(paths)
-    except UsageError as exc:
-        emit(f"error: {printable(str(exc))}\n  hint: check the path; directories are searched for *.yaml and *.yml")
-        raise typer.Exit(2) from None
-
-
-def _ref_of(data: object) -> ObjectRef | None:
-    """The object as far as it can be named; invalid parts are shown as `?`."""
-    if not isinstance(data, dict):
-        return None
-    meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
-    assert isinstance(meta, dict)
-    namespace = meta.get("namespace")
-    return ObjectRef(str(data.get("kind") or "object"), str(meta.get("name", "?")),
-                     namespace if isinstance(namespace, str) else None if namespace is None else "?")
 
 
 class _Lines:
@@ -146,7 +83,7 @@ def _compile(paths: list[str], *, render_yaml: bool = False, resolve: bool = Fal
     (`lattice.cli.workers`; the result's objects are then skeletons)."""
     with collector_paused():  # loading, compiling and rendering allocate no cycles (see lattice.collector)
         unparsed: list[ObjectRef] = []
-        items, docs, load_errors = _load(paths, unparsed)
+        items, docs, load_errors = load_inputs(paths, unparsed)
         facts = None
         if resolve or verify:  # the registry client loads only when asked: it is the CLI's only network use
             from lattice.cli.images import registry_facts
@@ -228,7 +165,7 @@ def graph_command(
     = None,
 ) -> None:
     """Show the service graph: agreed edges solid, one-sided declarations dashed with the missing side."""
-    items, _, load_errors = _load(paths)
+    items, _, load_errors = load_inputs(paths)
     _, context, fleet_errors = check_fleet(items)
     graph = context.graph
     if fmt is GraphFormat.table:
@@ -254,7 +191,7 @@ def platform_command(
 ) -> None:
     """Print what the whole cluster needs once: default deny, STRICT mTLS, mesh-wide allow-nothing and the secret
     stores (compiled with the workloads given, which decide the namespaces each store serves)."""
-    items, _, load_errors = _load(paths) if paths else ([], [], 0)
+    items, _, load_errors = load_inputs(paths) if paths else ([], [], 0)
     result = compile_fleet(items)
     fleet_errors = result.errors
     objects = result.cluster_objects

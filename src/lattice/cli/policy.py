@@ -13,12 +13,12 @@ from typing import Annotated
 
 import typer
 
-from lattice.api import is_lattice_document, parse_resource
 from lattice.api.cedar_policy import CedarPolicy
 from lattice.api.service import LatticeService
-from lattice.cli.loader import Document, LoadError, UsageError, collect_files, read_documents
+from lattice.cli.inputs import load_inputs
+from lattice.cli.loader import Document
 from lattice.cli.report import emit, format_problem
-from lattice.errors import LatticeError, ObjectRef, Problem, printable
+from lattice.errors import ObjectRef, printable
 from lattice.fleet import Sourced, check_fleet
 from lattice.gates import authorization, cedar_schema, policy_check, requests
 from lattice.gates.admission import service_deviations
@@ -39,34 +39,7 @@ class _Loaded:
 
 def _load(paths: list[str], only: str | None = None) -> _Loaded:
     """Every Lattice object in `paths` (of the kind `only`, when given); each problem is printed, and counted."""
-    try:
-        files = collect_files(paths)
-    except UsageError as exc:
-        emit(f"error: {printable(str(exc))}\n  hint: check the path; directories are searched for *.yaml and *.yml")
-        raise typer.Exit(2) from None
-    items: list[Sourced] = []
-    docs: list[Document] = []
-    errors = 0
-    for entry in read_documents(files):
-        if isinstance(entry, LoadError):
-            emit(format_problem("error", entry.source, entry.line, None,
-                                Problem(entry.path, entry.message, entry.hint)))
-            errors += 1
-            continue
-        if not is_lattice_document(entry.data) or (only is not None and entry.data.get("kind") != only):
-            continue
-        try:
-            resource = parse_resource(entry.data)
-        except LatticeError as exc:
-            meta = entry.data.get("metadata") if isinstance(entry.data.get("metadata"), dict) else {}
-            ref = ObjectRef(str(entry.data.get("kind") or "object"), str((meta or {}).get("name", "?")))
-            for problem in exc.problems:
-                emit(format_problem("error", entry.source, entry.line_of(problem.path), ref, problem))
-            errors += 1
-            continue
-        items.append(Sourced(entry.source, resource, entry.document_line))
-        docs.append(entry)
-    return _Loaded(items, docs, errors)
+    return _Loaded(*load_inputs(paths, only=only))
 
 
 def _policies(loaded: _Loaded) -> list[tuple[CedarPolicy, Document]]:
