@@ -11,8 +11,6 @@ create Events, kopf's peering objects for leader election, and read CRDs (kopf n
 
 from __future__ import annotations
 
-from typing import Any
-
 from lattice.api import parse_resource
 from lattice.api.base import API_GROUP
 from lattice.api.crd import all_crds
@@ -130,7 +128,3 @@ def install_objects(image: str = DEFAULT_IMAGE, replicas: int = 2, context: Comp
                       "metadata": {"name": NAMESPACE, "labels": naming.labels(NAME)}}
     return [*all_crds(), PEERING_CRD, namespace, PEERING, cluster_role(), cluster_role_binding(), _permit(),
             *compiled.objects, _egress_policy()]
-
-
-def install_warnings(image: str = DEFAULT_IMAGE) -> list[Any]:
-    return compile_service(controller_service(image), CompileContext()).warnings
