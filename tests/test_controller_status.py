@@ -94,3 +94,25 @@ def test_events_for_failures_and_recoveries_only() -> None:
                                                                          ("Normal", "Available")}
     rolling = st.status(compiled(), [], deployment(available=1), 4, recovered, T1)
     assert st.transitions(recovered, rolling) == []  # a rollout in progress is not a failure
+
+
+def test_a_new_generation_is_compiling_until_its_compile_is_applied() -> None:
+    ready = st.status(compiled(), [], deployment(), 1, None, T0)
+    compiling = st.compiling(ready, 2)
+    assert (compiling["phase"], compiling["observedGeneration"]) == ("Compiling", 2)
+    assert "generation 2" in compiling["message"]
+    # The conditions still describe the generation they were computed for, with their transition times.
+    assert compiling["conditions"] == ready["conditions"]
+    assert {c["observedGeneration"] for c in compiling["conditions"]} == {1}
+    assert st.transitions(ready, compiling) == []  # no Event for a progress note
+    applied = st.status(compiled(), [], deployment(), 2, compiling, T1)
+    assert applied["phase"] == "Ready" and by_type(applied)["Ready"]["lastTransitionTime"] == T0
+
+
+def test_an_input_refused_before_the_compile_fails_with_its_problems() -> None:
+    problem = Problem("spec.workload.containers.app.image", "an image needs a registry", "write host/repo:tag")
+    out = st.status(ServiceOutcome("cluster", REF, errors=[problem]), [], None, 3, None, T0)
+    assert out["phase"] == "Failed" and out["compiledResources"]["count"] == 0
+    assert by_type(out)["Ready"]["reason"] == "CompileFailed"
+    assert "spec.workload.containers.app.image: an image needs a registry" in out["message"]
+    assert ("Warning", "CompileFailed") in [(t, r) for t, r, _ in st.transitions(None, out)]

@@ -224,6 +224,44 @@ def test_removing_the_permit_fails_the_service_and_revokes_its_secret(
     assert any(e["reason"] == "Denied" and e["type"] == "Warning" for e in events)
     assert _exists(cluster, "apps/v1", "Deployment", "billing")  # nothing new applied; what runs keeps running
 
+    # Granted again, then denied again: the secret comes back, and the repeated denial counts on the same
+    # Event (as client-go's correlator does) instead of writing a second one.
+    cluster.kube.apply(permit)
+    wait_for("billing to recover", lambda: _phase(cluster, "billing", "Ready"), timeout=30)
+    wait_for("the ExternalSecret to be back",
+             lambda: _exists(cluster, "external-secrets.io/v1", "ExternalSecret", "billing-db") or None, timeout=30)
+    cluster.kube.delete(LATTICE, "CedarPolicy", "billing-secrets")
+    wait_for("billing to fail again", lambda: _phase(cluster, "billing", "Failed"), timeout=30)
+
+    def denials() -> list[dict[str, Any]] | None:
+        found = [e for e in cluster.kube.list("v1", "Event", NAMESPACE, fieldSelector="involvedObject.name=billing")
+                 if e["reason"] == "Denied"]
+        return found if found and found[0].get("count") == 2 else None
+
+    [denied] = wait_for("the Denied Event to count 2", denials, timeout=30)
+    assert denied["lastTimestamp"] >= denied["firstTimestamp"]
+
+
+def test_a_spec_the_compiler_refuses_fails_with_the_field_and_the_fix(
+        cluster: Cluster, controller: RunningController) -> None:
+    """The CRD's schema cannot say everything (here: replicas above autoscaling.max); what only Lattice's
+    parser refuses still reaches the user, in the status and an Event, with the field path and the fix."""
+    refused = service("too-many")
+    refused["spec"]["replicas"] = 5
+    refused["spec"]["autoscaling"] = {"max": 3}
+    cluster.kube.apply(refused)
+    status = wait_for("too-many to fail", lambda: _phase(cluster, "too-many", "Failed"), timeout=30)
+    assert "replicas (5) is larger than autoscaling.max (3)" in status["message"]
+    assert "raise autoscaling.max" in status["message"]
+    assert status["compiledResources"]["count"] == 0
+    assert not _exists(cluster, "apps/v1", "Deployment", "too-many")
+    events = cluster.kube.list("v1", "Event", NAMESPACE, fieldSelector="involvedObject.name=too-many")
+    assert any(e["type"] == "Warning" and e["reason"] == "CompileFailed" for e in events)
+    refused["spec"]["replicas"] = 2  # fixed: the next generation compiles
+    fixed = cluster.kube.apply(refused)
+    status = wait_for("too-many to be Ready once fixed", lambda: _phase(cluster, "too-many", "Ready"), timeout=60)
+    assert status["observedGeneration"] == fixed["metadata"]["generation"]
+
 
 def test_a_deleted_service_leaves_nothing_behind(cluster: Cluster, controller: RunningController) -> None:
     cluster.kube.apply(service("short-lived"))

@@ -5,6 +5,7 @@ manager `lattice`, deletes, status patches and Events. The only module of the co
 from __future__ import annotations
 
 import datetime as dt
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from functools import cache
 from typing import Any
@@ -51,8 +52,11 @@ def source_kind(kind: str, plural: str, namespaced: bool) -> Any:
 class Cluster:
     """Writes for the controller. Every method raises lightkube's ApiError for the caller to retry."""
 
-    def __init__(self, client: AsyncClient) -> None:
+    def __init__(self, client: AsyncClient, remembered_events: int = 4096) -> None:
         self.client = client
+        self._events: OrderedDict[tuple[str, str, str, str], tuple[str, str, int]] = OrderedDict()
+        """(involved uid, type, reason, message) -> (namespace, name, count) of the Events written lately."""
+        self._remembered_events = remembered_events
 
     async def apply(self, obj: Obj) -> Obj:
         """Server-side apply, taking the fields over from anyone who edited them by hand (drift is reverted)."""
@@ -94,18 +98,40 @@ class Cluster:
             await self.client.patch(source.Status, name, {"status": status}, patch_type=PatchType.MERGE)
 
     async def event(self, involved: Obj, type_: str, reason: str, message: str, now: dt.datetime) -> None:
-        """A core/v1 Event about a source object (what `kubectl describe` shows)."""
+        """A core/v1 Event about a source object (what `kubectl describe` shows). The same event again (a
+        condition flapping) raises the existing Event's count and lastTimestamp, as client-go's event
+        correlator does, instead of writing one Event per repeat."""
         meta = involved["metadata"]
         namespace = meta.get("namespace") or "default"
         stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        message = message[:1024]
+        seen_key = (meta.get("uid") or "", type_, reason, message)
+        seen = self._events.get(seen_key)
+        if seen is not None:
+            seen_namespace, name, count = seen
+            try:
+                await self.client.patch(_EVENTS, name, {"count": count + 1, "lastTimestamp": stamp},
+                                        namespace=seen_namespace, patch_type=PatchType.MERGE)
+                self._remember(seen_key, (seen_namespace, name, count + 1))
+                return
+            except Exception as error:
+                if status_code(error) != 404:  # expired (the API server keeps Events an hour): write it anew
+                    raise
         event = _EVENTS({
             "apiVersion": "v1", "kind": "Event",
             "metadata": {"generateName": f"{meta['name']}.", "namespace": namespace},
             "involvedObject": {"apiVersion": involved["apiVersion"], "kind": involved["kind"], "name": meta["name"],
                                "namespace": meta.get("namespace"), "uid": meta.get("uid"),
                                "resourceVersion": meta.get("resourceVersion")},
-            "type": type_, "reason": reason, "message": message[:1024],
+            "type": type_, "reason": reason, "message": message,
             "source": {"component": "lattice-controller"}, "reportingComponent": "lattice.dev/controller",
             "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1,
         })
-        await self.client.create(event)
+        created = await self.client.create(event)
+        self._remember(seen_key, (namespace, created.metadata.name, 1))
+
+    def _remember(self, key: tuple[str, str, str, str], value: tuple[str, str, int]) -> None:
+        self._events[key] = value
+        self._events.move_to_end(key)
+        while len(self._events) > self._remembered_events:
+            self._events.popitem(last=False)

@@ -77,7 +77,7 @@ def cluster_role() -> Obj:
         *({"apiGroups": [group], "resources": sorted(plurals),
            "verbs": ["get", "list", "watch", "create", "patch", "delete"]}
           for group, plurals in sorted(by_group.items())),
-        {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
+        {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},  # patch: a repeat is counted
         # kopf watches CRDs to start watching a kind whose CRD appears after it started.
         {"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"],
          "verbs": ["get", "list", "watch"]},

@@ -29,7 +29,7 @@ from lattice.controller import plan
 from lattice.controller import status as statuses
 from lattice.controller.cluster import SOURCE_API_VERSION, Cluster, source_kind, status_code
 from lattice.controller.metrics import Metrics
-from lattice.errors import LatticeError, ObjectRef
+from lattice.errors import LatticeError, ObjectRef, Problem
 from lattice.fleet import ServiceOutcome, Sourced, admit, check_fleet, compile_order, compile_workload, finish_fleet
 from lattice.gates.admission import skip_verification
 from lattice.gates.images import ImageCheck
@@ -60,6 +60,8 @@ class _Source:
     parsed: Resource | None
     identity: tuple[Any, ...]
     """What a change must alter to matter: generation (the spec), labels and annotations."""
+    problems: list[Problem] = field(default_factory=list)
+    """Why it did not parse (reported in its status)."""
 
 
 @dataclass(slots=True)
@@ -78,6 +80,8 @@ class Reconciler:
     metrics: Metrics = field(default_factory=Metrics)
     debounce: float = 0.05
     concurrency: int = 32
+    registry_threads: int = 8
+    """Services whose images are checked at once (each check asks the registry in a thread of its own)."""
     now: Callable[[], dt.datetime] = _now
     sources: dict[SourceId, _Source] = field(default_factory=dict)
     compiled: dict[Key, _Compiled] = field(default_factory=dict)
@@ -107,10 +111,13 @@ class Reconciler:
         before = self.sources.get(sid)
         if deleted:
             self.sources.pop(sid, None)
+            if kind in WORKLOAD_KINDS:
+                self._forget((sid[1], sid[2]), meta.get("uid", ""))
         elif before is not None and before.identity == identity:
             return  # a status write (ours) or a no-op
         else:
-            self.sources[sid] = _Source(body, self._parse(body), identity)
+            parsed, problems = self._parse(body)
+            self.sources[sid] = _Source(body, parsed, identity, problems)
         self._mark(sid, before.parsed if before else None, None if deleted else self.sources[sid].parsed)
 
     def observe_owned(self, body: Obj, deleted: bool = False) -> None:
@@ -141,11 +148,21 @@ class Reconciler:
                 return (meta.get("namespace") or "", ref.get("name", ""))
         return None
 
-    def _parse(self, body: Obj) -> Resource | None:
+    def _parse(self, body: Obj) -> tuple[Resource | None, list[Problem]]:
         try:
-            return parse_resource(body)
-        except LatticeError:
-            return None  # reported in its status when compiled (as a failed input)
+            return parse_resource(body), []
+        except LatticeError as error:
+            return None, list(error.problems)  # reported in its status, as a failed input
+
+    def _forget(self, key: Key, uid: str) -> None:
+        """A deleted workload: the garbage collector removes its objects; nothing of it is kept here."""
+        for oid in self.applied.pop(uid, {}):
+            self.versions.pop(oid, None)
+        self.compiled.pop(key, None)
+        self.deployments.pop(key, None)
+        self.written_status.pop(key, None)
+        self.image_facts.pop(key, None)
+        self.last.pop(key, None)
 
     def _mark(self, sid: SourceId, before: Resource | None, after: Resource | None) -> None:
         kind, namespace, name = sid
@@ -227,6 +244,7 @@ class Reconciler:
         checked, context, fleet_errors = check_fleet(items, failed)
         batch = set(self._all_workloads()) if self.everything else set(self.dirty)
         self.everything, self.dirty = False, set()
+        await self._mark_compiling(batch)
         await self._check_images(checked, context, batch)
         ordered = admit(compile_order(checked), context, self.image_facts)
         status_only = self.status_dirty - batch
@@ -252,6 +270,7 @@ class Reconciler:
         result = finish_fleet(ordered, results, context, fleet_errors)
         self.metrics.fleet_size.set(len(result.services))
         by_key = {(o.ref.namespace or "", o.ref.name): o for o in result.services}
+        by_key.update(self._refused_inputs(batch - set(by_key), result.errors))
         for key in set(self.compiled) - set(by_key):
             self.compiled.pop(key, None)
         try:
@@ -276,22 +295,63 @@ class Reconciler:
                                if key in batch or key in status_only))
         self.metrics.reconcile_seconds.observe(time.perf_counter() - started)
 
+    def _refused_inputs(self, keys: set[Key], errors: list[Any]) -> dict[Key, ServiceOutcome]:
+        """The LatticeServices that never reached the compile (their spec did not parse, or a fleet-wide check
+        refused them): a Failed outcome with no objects and the problems that stopped them, for their status."""
+        out = {}
+        for key in keys:
+            source = self.sources.get(("LatticeService", *key))
+            if source is None:
+                continue
+            ref = ObjectRef("LatticeService", key[1], key[0] or None)
+            problems = source.problems or [d.problem for d in errors if d.ref == ref] or [
+                Problem("", "refused by a fleet-wide check", "see the controller's log")]
+            out[key] = ServiceOutcome("cluster", ref, errors=problems)
+        return out
+
+    async def _mark_compiling(self, batch: set[Key]) -> None:
+        """A service whose spec changed since its last status shows `Compiling` until its new compile is
+        applied (one write, only for a new generation: a platform change re-derives without it)."""
+        async def one(key: Key) -> None:
+            source = self.sources.get(("LatticeService", *key))
+            if source is None:
+                return
+            previous = self.written_status.get(key, source.body.get("status") or {})
+            generation = source.body["metadata"].get("generation", 0)
+            if not previous or previous.get("observedGeneration") == generation:
+                return
+            try:
+                await self._patch_status(key, statuses.compiling(previous, generation))
+            except Exception as error:  # only a progress note: the compile goes on without it
+                log.warning("marking %s/%s Compiling failed (%s)", key[0], key[1], _describe(error),
+                            extra={"object_namespace": key[0], "object_name": key[1]})
+
+        semaphore = asyncio.Semaphore(self.concurrency)
+
+        async def bounded(key: Key) -> None:
+            async with semaphore:
+                await one(key)
+
+        await asyncio.gather(*(bounded(key) for key in batch))
+
     async def _check_images(self, items: list[Sourced], context: CompileContext, batch: set[Key]) -> None:
         """In the cluster every image is resolved and its signature verified (DESIGN §4), for the services the
-        burst reaches and those never checked; the registry is asked off the event loop."""
-        for item in items:
-            svc = item.resource
-            if not isinstance(svc, LatticeService):
-                continue
-            key = (svc.namespace, svc.name)
-            if key in self.image_facts and key not in batch:
-                continue
+        burst reaches and those never checked; the registry is asked off the event loop, for several services at
+        once (one slow registry must not serialise a burst)."""
+        threads = asyncio.Semaphore(self.registry_threads)
+
+        async def one(svc: LatticeService) -> None:
             refs = {name: c.image for name, c in svc.spec.workload.containers.items()}
             skip = skip_verification(svc, context.authorization.policy_set) \
                 if context.authorization is not None else frozenset()
-            self.image_facts[key] = await asyncio.to_thread(
-                check_images, refs, context.image_providers, context.platform.images, resolve=True, verify=True,
-                client=self.registry, cache=self.verification_cache, skip_verification=skip)
+            async with threads:
+                self.image_facts[(svc.namespace, svc.name)] = await asyncio.to_thread(
+                    check_images, refs, context.image_providers, context.platform.images, resolve=True,
+                    verify=True, client=self.registry, cache=self.verification_cache, skip_verification=skip)
+
+        await asyncio.gather(*(one(item.resource) for item in items if isinstance(item.resource, LatticeService)
+                               and ((key := (item.resource.namespace, item.resource.name)) in batch
+                                    or key not in self.image_facts)))
         live = {(item.ref.namespace or "", item.ref.name) for item in items}
         for key in set(self.image_facts) - live:
             del self.image_facts[key]
@@ -418,11 +478,15 @@ class Reconciler:
                               _stamp(now))
         if new == previous:
             return
+        await self._patch_status(key, new)
+        for type_, reason, message in statuses.transitions(previous, new):
+            await self.cluster.event(source.body, type_, reason, message, now)
+
+
+    async def _patch_status(self, key: Key, new: Obj) -> None:
         res = source_kind("LatticeService", SOURCE_KINDS["LatticeService"].PLURAL, True)
         await self.cluster.patch_status(res, key[1], key[0], new)
         self.written_status[key] = new
-        for type_, reason, message in statuses.transitions(previous, new):
-            await self.cluster.event(source.body, type_, reason, message, now)
 
 
 def _describe(error: BaseException) -> str:

@@ -7,6 +7,12 @@ from the Deployment's status for its current generation (the rollout conditions 
 https://kubernetes.io/docs/concepts/workloads/controllers/deployment/#deployment-status), not merely "applied".
 Conditions follow metav1.Condition; a condition's `lastTransitionTime` changes only when its status does, so
 that status is rewritten only when something changed.
+
+The phases: `Compiling` while the controller works on a generation it has not applied yet (written when a
+service that already has a status changes, so a stale `Ready` never describes a spec that is not running);
+`Pending` once the compile is applied and the workload is not yet serving (its rollout is in progress), as a
+Pod is Pending until its containers run; `Ready`; `Failed` when the input, a gate or the compile refused it
+(what runs keeps running; nothing new is applied).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ Obj = dict[str, Any]
 READY, AUTHORIZED, IMAGES_VERIFIED, QUOTA_AVAILABLE, DEPENDENCIES_MATCHED = (
     "Ready", "Authorized", "ImagesVerified", "QuotaAvailable", "DependenciesMatched")
 CONDITION_TYPES = (READY, AUTHORIZED, IMAGES_VERIFIED, QUOTA_AVAILABLE, DEPENDENCIES_MATCHED)
+FAILURE_REASONS = frozenset({"GateFailed", "CompileFailed"})
 _MESSAGE_LIMIT = 32768  # metav1.Condition.message maxLength
 
 
@@ -134,6 +141,13 @@ def status(outcome: ServiceOutcome, one_sided: Sequence[OneSided], deployment: M
     return out
 
 
+def compiling(previous: Mapping[str, Any], generation: int) -> Obj:
+    """`previous` while a new generation is compiled: the phase says so and `observedGeneration` moves on (the
+    status is about the current spec), while each condition keeps the generation it was computed for."""
+    return {**previous, "phase": "Compiling", "observedGeneration": generation,
+            "message": f"compiling generation {generation}"}
+
+
 def transitions(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     """(event type, reason, message) for each condition that changed status: a Warning for a gate or compile
     failure, Normal for a recovery; nothing when only the message changed."""
@@ -143,7 +157,7 @@ def transitions(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[t
         prior = before.get(cond["type"])
         if prior is not None and prior.get("status") == cond["status"]:
             continue
-        failure = cond["type"] != READY or cond["reason"] in ("GateFailed", "CompileFailed")
+        failure = cond["type"] != READY or cond["reason"] in FAILURE_REASONS
         if cond["status"] == "False" and failure:
             events.append(("Warning", cond["reason"], cond["message"]))
         elif cond["status"] == "True" and prior is not None:

@@ -35,7 +35,7 @@ class VerificationCache:
         if entry is None:
             return None
         if self.clock() >= entry[0]:
-            del self._entries[(digest, fingerprint)]
+            self._entries.pop((digest, fingerprint), None)  # the controller's threads may race here
             return None
         return entry[1]
 
