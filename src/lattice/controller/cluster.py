@@ -4,12 +4,15 @@ manager `lattice`, deletes, status patches and Events. The only module of the co
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import random
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
+import httpx2
 from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
 from lightkube.generic_resource import create_global_resource, create_namespaced_resource
@@ -20,7 +23,12 @@ from lattice.compiler import naming
 from lattice.controller.plan import KINDS, Kind, ObjectId
 
 Obj = dict[str, Any]
+T = TypeVar("T")
 SOURCE_API_VERSION = f"{API_GROUP}/{API_VERSION}"
+TRANSIENT_CODES = frozenset({409, 429, 500, 502, 503, 504})
+"""Answers after which the same idempotent request is sent again: a conflict, too many requests (the API
+server's priority and fairness, or storage re-initialising after a CRD change) and the server's own errors."""
+ATTEMPTS = 3
 
 
 def status_code(error: BaseException) -> int | None:
@@ -31,6 +39,32 @@ def status_code(error: BaseException) -> int | None:
     response = getattr(error, "response", None)
     code = getattr(response, "status_code", None)
     return code if isinstance(code, int) else None
+
+
+def transient(error: BaseException) -> bool:
+    """Worth sending again: a transient answer, a timeout or a dropped connection (lightkube's HTTP client,
+    httpx2, raises TransportError for the last two)."""
+    return status_code(error) in TRANSIENT_CODES or isinstance(error, httpx2.TransportError)
+
+
+def _pause(error: BaseException, attempt: int) -> float:
+    """The server's Retry-After when it gave one (capped), else an exponential backoff with jitter."""
+    if isinstance(error, ApiError) and error.status.details is not None and error.status.details.retryAfterSeconds:
+        return float(min(error.status.details.retryAfterSeconds, 2))
+    return float(0.1 * 2 ** (attempt - 1) * (0.5 + random.random()))
+
+
+async def retrying(call: Callable[[], Awaitable[T]], attempts: int = ATTEMPTS) -> T:
+    """`call()`, sent again after a transient failure; only for idempotent requests (server-side apply, delete,
+    a merge patch of status), where a second delivery cannot duplicate anything."""
+    for attempt in range(1, attempts):
+        try:
+            return await call()
+        except Exception as error:
+            if not transient(error):
+                raise
+            await asyncio.sleep(_pause(error, attempt))
+    return await call()
 
 
 @cache  # lightkube registers each generic class once: asking twice for a core kind's would clash
@@ -61,17 +95,14 @@ class Cluster:
     async def apply(self, obj: Obj) -> Obj:
         """Server-side apply, taking the fields over from anyone who edited them by hand (drift is reverted)."""
         res = _resource(KINDS[(obj["apiVersion"], obj["kind"])])
-        applied = await self.client.apply(res(obj), field_manager=naming.FIELD_MANAGER, force=True)
+        applied = await retrying(lambda: self.client.apply(res(obj), field_manager=naming.FIELD_MANAGER, force=True))
         return dict(applied)
 
     async def delete(self, oid: ObjectId) -> None:
         api_version, kind, namespace, name = oid
         res = _resource(KINDS[(api_version, kind)])
         try:
-            if namespace:
-                await self.client.delete(res, name, namespace=namespace)
-            else:
-                await self.client.delete(res, name)
+            await retrying(lambda: self.client.delete(res, name, namespace=namespace or None))
         except Exception as error:
             if status_code(error) != 404:  # already gone is what we wanted
                 raise
@@ -91,11 +122,8 @@ class Cluster:
 
     async def patch_status(self, source: Any, name: str, namespace: str | None, status: Obj) -> None:
         """Replace the source's status (a merge patch of `status` on the status subresource)."""
-        if namespace:
-            await self.client.patch(source.Status, name, {"status": status}, namespace=namespace,
-                                    patch_type=PatchType.MERGE)
-        else:
-            await self.client.patch(source.Status, name, {"status": status}, patch_type=PatchType.MERGE)
+        await retrying(lambda: self.client.patch(source.Status, name, {"status": status}, namespace=namespace or None,
+                                                 patch_type=PatchType.MERGE))
 
     async def event(self, involved: Obj, type_: str, reason: str, message: str, now: dt.datetime) -> None:
         """A core/v1 Event about a source object (what `kubectl describe` shows). The same event again (a
@@ -109,7 +137,7 @@ class Cluster:
         seen = self._events.get(seen_key)
         if seen is not None:
             seen_namespace, name, count = seen
-            try:
+            try:  # not retried: a count raised twice would be wrong, a lost one only a missed repeat
                 await self.client.patch(_EVENTS, name, {"count": count + 1, "lastTimestamp": stamp},
                                         namespace=seen_namespace, patch_type=PatchType.MERGE)
                 self._remember(seen_key, (seen_namespace, name, count + 1))
@@ -127,7 +155,7 @@ class Cluster:
             "source": {"component": "lattice-controller"}, "reportingComponent": "lattice.dev/controller",
             "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1,
         })
-        created = await self.client.create(event)
+        created = await self.client.create(event)  # not retried: a create sent twice may write two
         self._remember(seen_key, (namespace, created.metadata.name, 1))
 
     def _remember(self, key: tuple[str, str, str, str], value: tuple[str, str, int]) -> None:

@@ -480,7 +480,12 @@ class Reconciler:
             return
         await self._patch_status(key, new)
         for type_, reason, message in statuses.transitions(previous, new):
-            await self.cluster.event(source.body, type_, reason, message, now)
+            try:
+                await self.cluster.event(source.body, type_, reason, message, now)
+            except Exception as error:  # the status says it already; an Event is not worth a second reconcile
+                log.warning("recording the %s Event of %s/%s failed (%s)", reason, key[0], key[1], _describe(error),
+                            extra={"object_namespace": key[0], "object_name": key[1]})
+                self.metrics.failures.labels(reason="event").inc()
 
 
     async def _patch_status(self, key: Key, new: Obj) -> None:

@@ -1,0 +1,94 @@
+"""The controller converges through a faulty API server: between it and the real kube-apiserver a proxy
+(tests/cluster/faults.py) answers a share of requests with 409 Conflict or 500, hangs others past the client's
+patience, drops connections and cuts watch streams. Every service still becomes Ready, with exactly its compiled
+objects, none lost and none duplicated."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from lattice.cli.main import app
+from lattice.fleet import FleetResult
+from tests.cluster.conftest import Cluster
+from tests.cluster.faults import FaultProxy
+from tests.cluster.foreign_crds import crds_for
+from tests.cluster.kube import install_crds, wait_for
+from tests.cluster.test_controller import (
+    LATTICE,
+    NAMESPACE,
+    RunningController,
+    _healthy,
+    _phase,
+    service,
+    service_account_kubeconfig,
+)
+
+SERVICES = [f"faulty-{k}" for k in range(8)]
+
+
+@pytest.fixture(scope="module")
+def proxy(cluster: Cluster, examples_fleet: FleetResult, tmp_path_factory: pytest.TempPathFactory
+          ) -> Iterator[tuple[FaultProxy, RunningController]]:
+    cluster.require_simulated_nodes()
+    assert cluster.plane is not None
+    foreign = [o for o in examples_fleet.objects if not cluster.kube.serves(o["apiVersion"], o["kind"])]
+    install_crds(cluster.kube, crds_for(foreign))
+    for namespace in {o["metadata"].get("namespace") for o in examples_fleet.cluster_objects} - {None}:
+        cluster.ensure_namespace(namespace)
+    installed = CliRunner().invoke(app, ["install", "--kubeconfig", str(cluster.kubeconfig)])
+    assert installed.exit_code == 0, installed.stderr
+    cluster.ensure_namespace(NAMESPACE)
+    cluster.kube.apply({"apiVersion": LATTICE, "kind": "ImageProvider", "metadata": {"name": "example"},
+                        "spec": {"registry": "registry.example.com", "trust": {"enforce": False}}})
+    folder = tmp_path_factory.mktemp("faults")
+    pair = cluster.plane.serving_ca.issue("fault-proxy", "fault-proxy", ips=("127.0.0.1",))
+    faults = FaultProxy(cluster.plane.server, cluster.plane.serving_ca.pair.cert, pair.cert, pair.key)
+    faults.start()
+    kubeconfig = service_account_kubeconfig(cluster, folder)
+    config = yaml.safe_load(kubeconfig.read_text())
+    config["clusters"][0]["cluster"]["server"] = faults.url
+    through_proxy = folder / "through-proxy.kubeconfig"
+    through_proxy.write_text(yaml.safe_dump(config))
+    running = RunningController(Path(through_proxy), "--standalone")
+    wait_for("the controller's /healthz", lambda: _healthy(running.port), timeout=30)
+    yield faults, running
+    running.stop()
+    faults.stop()
+
+
+@pytest.mark.timeout(300)
+def test_the_controller_converges_through_conflicts_errors_timeouts_and_cut_watches(
+        cluster: Cluster, proxy: tuple[FaultProxy, RunningController]) -> None:
+    faults, controller = proxy
+    faults.faults = True
+    for name in SERVICES:
+        cluster.kube.apply(service(name))  # straight to the API server: only the controller's path is faulty
+    try:
+        for name in SERVICES:
+            wait_for(f"{name} to be Ready through the faults", lambda name=name: _phase(cluster, name, "Ready"),
+                     timeout=180)
+    except TimeoutError:
+        print(controller.tail(80))
+        raise
+    finally:
+        faults.faults = False
+    assert {"conflict", "server-error", "timeout", "dropped", "watch-cut"} <= set(faults.injected), faults.injected
+    # None lost, none duplicated: each service has exactly the objects its status counts, once each.
+    for name in SERVICES:
+        status = cluster.kube.get(LATTICE, "LatticeService", name, NAMESPACE)["status"]
+        kinds: Counter[str] = Counter()
+        for api_version, kind in (("apps/v1", "Deployment"), ("v1", "Service"), ("v1", "ServiceAccount"),
+                                  ("cilium.io/v2", "CiliumNetworkPolicy"),
+                                  ("security.istio.io/v1", "AuthorizationPolicy"),
+                                  ("policy/v1", "PodDisruptionBudget")):
+            owned = [o for o in cluster.kube.list(api_version, kind, NAMESPACE)
+                     if o["metadata"].get("labels", {}).get("app.kubernetes.io/name") == name]
+            kinds[kind] = len(owned)
+        expected = {k: v for k, v in status["compiledResources"]["kinds"].items() if k in kinds}
+        assert dict(kinds) == {**dict.fromkeys(kinds, 0), **expected}, (name, kinds, expected)
