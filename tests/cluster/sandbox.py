@@ -138,10 +138,13 @@ def prepare_cluster(kube: Kube, admin_kubeconfig: Path, items: list[Sourced], do
         say(f"{len(volumes)} PersistentVolume(s) made for the claims the examples compile to (simulated storage: "
             "nothing is mounted)")
     installed = lattice_install(admin_kubeconfig)
+    said = (installed.stderr + installed.stdout).strip()
     if installed.returncode != 0:
-        raise SandboxError(f"`lattice install` failed ({installed.returncode}):\n{installed.stderr.strip()}")
+        raise SandboxError(f"`lattice install` failed ({installed.returncode}):\n{said}")
     kube.forget_discovery()
-    say("lattice install: CRDs, namespace lattice-system, RBAC, the controller's ServiceAccount")
+    say(f"$ lattice install --kubeconfig ...: {said.splitlines()[-1] if said else 'done'} (the Lattice CRDs, "
+        "namespace lattice-system, RBAC, the controller's ServiceAccount and Deployment, whose pods are KWOK's: "
+        "the controller that acts is the process below)")
 
 
 def persistent_volume(claim: dict[str, Any]) -> dict[str, Any]:

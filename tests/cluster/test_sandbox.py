@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import pytest
 
 from lattice.fleet import FleetResult
@@ -98,6 +100,9 @@ def test_the_sandbox_runs_the_whole_loop_and_stops_on_ctrl_c(
     image = _kubectl(kubeconfig, "get", "deployment", "payments", "-n", "commerce",
                      "-o", "jsonpath={.spec.template.spec.containers[0].image}")
     assert image.startswith("127.0.0.1:") and "/payments@sha256:" in image  # the verified stand-in
+    metrics = re.search(r"metrics: (http://127\.0\.0\.1:\d+/metrics)", sandbox.output)
+    assert metrics is not None, sandbox.output
+    assert 'lattice_reconciles_total{result="ok"}' in httpx.get(metrics[1], timeout=5).text
 
     started = time.monotonic()
     sandbox.process.send_signal(signal.SIGINT)
