@@ -122,7 +122,7 @@ def read_examples() -> tuple[list[Sourced], list[dict[str, Any]]]:
 def prepare_cluster(kube: Kube, admin_kubeconfig: Path, items: list[Sourced], documents: list[dict[str, Any]]
                     ) -> None:
     """What the compiled examples need before the controller can apply them: the CRDs of their foreign kinds,
-    their namespaces, and `lattice install`."""
+    their namespaces, volumes for their claims, and `lattice install`."""
     fleet = compile_fleet(items)
     crds = install_foreign_crds(kube, fleet.objects)
     namespaces = {o["metadata"].get("namespace") for o in [*fleet.cluster_objects, *documents]} - {None}
@@ -131,12 +131,22 @@ def prepare_cluster(kube: Kube, admin_kubeconfig: Path, items: list[Sourced], do
     groups = sorted({crd["spec"]["group"] for crd in crds})
     say(f"installed {len(crds)} CRDs of the kinds Lattice writes ({', '.join(groups)}) "
         f"and namespaces {', '.join(sorted(namespaces))}")
-    volumes = [persistent_volume(claim) for claim in fleet.objects if claim["kind"] == "PersistentVolumeClaim"]
-    for volume in volumes:
-        kube.apply(volume, manager=MANAGER)
-    if volumes:
-        say(f"{len(volumes)} PersistentVolume(s) made for the claims the examples compile to (simulated storage: "
+    provide_volumes(kube, [o for o in fleet.objects if o["kind"] == "PersistentVolumeClaim"])
+    run_install(kube, admin_kubeconfig)
+
+
+def provide_volumes(kube: Kube, claims: list[dict[str, Any]]) -> None:
+    """A PersistentVolume for each claim, so kube-controller-manager's binder binds it and the pods that mount
+    it can be scheduled."""
+    for claim in claims:
+        kube.apply(persistent_volume(claim), manager=MANAGER)
+    if claims:
+        say(f"{len(claims)} PersistentVolume(s) made for the claims the examples compile to (simulated storage: "
             "nothing is mounted)")
+
+
+def run_install(kube: Kube, admin_kubeconfig: Path) -> None:
+    """`lattice install`, the real CLI; its own summary line is relayed, its errors end the sandbox."""
     installed = lattice_install(admin_kubeconfig)
     said = (installed.stderr + installed.stdout).strip()
     if installed.returncode != 0:
