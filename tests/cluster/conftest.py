@@ -48,14 +48,9 @@ class Cluster:
 _state: dict[str, Any] = {}
 
 
-@pytest.fixture(scope="session")
-def cluster() -> Iterator[Cluster]:
-    external = os.environ.get("LATTICE_TEST_KUBECONFIG")
-    if external:
-        kube = Kube.from_kubeconfig(Path(external))
-        yield Cluster(kube, None)
-        kube.close()
-        return
+def require_control_plane() -> Path:
+    """The folder of the built binaries; without them the test is skipped (and the run says why in one line),
+    except in CI, where it fails."""
     folder = binaries_dir()
     missing = missing_binaries(folder)
     if missing:
@@ -64,6 +59,18 @@ def cluster() -> Iterator[Cluster]:
         if IN_CI:
             pytest.fail(f"CI=true and the {reason}; the build step must have failed", pytrace=False)
         pytest.skip(reason)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    external = os.environ.get("LATTICE_TEST_KUBECONFIG")
+    if external:
+        kube = Kube.from_kubeconfig(Path(external))
+        yield Cluster(kube, None)
+        kube.close()
+        return
+    folder = require_control_plane()
     plane = ControlPlane(folder)
     try:
         kube = plane.start()

@@ -59,6 +59,9 @@ CONTROLLERS = (
     "disruption-controller",
     "endpointslice-controller",
 )
+# Binds claims to PersistentVolumes someone created (no provisioning: no storage exists). `make sandbox` adds it
+# and creates a volume per claim the examples make, so the pods that mount one can be scheduled.
+VOLUME_BINDER = "persistentvolume-binder-controller"
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,7 @@ class ControlPlane:
     components: list[Component] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     keep_workdir: bool = False
+    controllers: tuple[str, ...] = CONTROLLERS
 
     @property
     def kubeconfig(self) -> Path:
@@ -319,7 +323,7 @@ class ControlPlane:
                 "--use-service-account-credentials=true",
                 f"--service-account-private-key-file={self.service_account.key}",
                 f"--root-ca-file={self.serving_ca.pair.cert}",
-                f"--controllers={','.join(CONTROLLERS)}",
+                f"--controllers={','.join(self.controllers)}",
                 # The defaults (20 requests/s, 5 Deployments and ReplicaSets synced at once) take minutes to roll
                 # out the 1,000 Deployments of bench/controller.py; a real cluster is sized for its fleet too.
                 "--kube-api-qps=300", "--kube-api-burst=600",

@@ -76,8 +76,10 @@ class RegistryProcess:
         binary = shutil.which(BINARY)
         assert binary is not None
         with self.log.open("wb") as log:
+            # A session of its own: a terminal's Ctrl-C (`make sandbox`) reaches Python, which stops it in order.
             self._process = subprocess.Popen([binary, "serve", str(self.config)], stdout=log,
-                                             stderr=subprocess.STDOUT)
+                                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                             start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
@@ -88,6 +90,11 @@ class RegistryProcess:
             except httpx.TransportError:
                 time.sleep(0.05)
         raise RuntimeError(f"docker-registry did not answer /v2/ within {timeout} s: {self.log.read_text()[-2000:]}")
+
+    @property
+    def running(self) -> bool:
+        """Started and not exited (a watchdog's question)."""
+        return self._process is not None and self._process.poll() is None
 
     def stop(self) -> None:
         if self._process is not None:
