@@ -74,6 +74,23 @@ def quantile(metrics: str, name: str, q: float) -> float:
     return float("inf")
 
 
+_REQUEST = re.compile(r'^apiserver_request_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$', re.M)
+_WRITES = frozenset({"APPLY", "PATCH", "POST", "PUT", "DELETE", "CREATE", "UPDATE"})
+
+
+def writes(kube: Kube) -> dict[tuple[str, str], float]:
+    """The API server's own count of write requests so far, by (verb, resource[/subresource]): every client's
+    (this script's creates, the controller's, the controller-manager's and KWOK's)."""
+    out: dict[tuple[str, str], float] = {}
+    for match in _REQUEST.finditer(kube.request("GET", "/metrics")):
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', match["labels"]))
+        if labels.get("verb") in _WRITES:
+            resource = labels.get("resource", "") + (f"/{labels['subresource']}" if labels.get("subresource") else "")
+            key = (labels["verb"], resource)
+            out[key] = out.get(key, 0) + float(match["value"])
+    return out
+
+
 def peak_rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -112,12 +129,15 @@ def main() -> int:
                                           stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         wait("the controller", lambda: _healthy(port), 30)
 
+        before = writes(kube)
         start = time.perf_counter()
         with ThreadPoolExecutor(16) as pool:
             list(pool.map(lambda i: kube.apply(service(i)), range(args.services)))
         created = time.perf_counter() - start
         all_ready = created + wait("every service Ready", lambda: ready_count(kube) == args.services, 900)
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+        after = writes(kube)
+        written = sorted(((n - before.get(k, 0), k) for k, n in after.items() if n > before.get(k, 0)), reverse=True)
         p50 = quantile(metrics, "lattice_compile_duration_seconds", 0.5)
         p99 = quantile(metrics, "lattice_compile_duration_seconds", 0.99)
 
@@ -148,6 +168,10 @@ def main() -> int:
         ]
         for name, value, verdict in rows:
             print(f"  {name:<48} {value:>16}  {verdict}")
+        print(f"writes the API server served until all were Ready ({sum(n for n, _ in written):.0f}; every "
+              "client's):")
+        for count, (verb, resource) in written[:14]:
+            print(f"  {verb:<7} {resource:<40} {count:>8.0f}")
         return 0
     finally:
         if controller is not None:

@@ -3,91 +3,30 @@ writing through the real API server, with pods simulated by KWOK. Nothing of the
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from lattice.cli.main import app
 from lattice.controller import install
 from lattice.fleet import FleetResult
 from tests.cluster.conftest import Cluster
-from tests.cluster.controlplane import free_port
-from tests.cluster.foreign_crds import crds_for
-from tests.cluster.kube import ApiError, install_crds, wait_for
+from tests.cluster.controller_process import RunningController, install_foreign_crds, service_account_kubeconfig
+from tests.cluster.kube import ApiError, wait_for
 
 NAMESPACE = "shop"
 IMAGE = "registry.example.com/shop/app@sha256:" + "b" * 64
 LATTICE = "lattice.dev/v1alpha1"
 
 
-class RunningController:
-    def __init__(self, kubeconfig: Path, *args: str) -> None:
-        self.port = free_port()
-        self.log = tempfile.NamedTemporaryFile(prefix="lattice-controller-", suffix=".log", delete=False)  # noqa: SIM115
-        lattice = Path(sys.executable).with_name("lattice")
-        self.process = subprocess.Popen(
-            [str(lattice), "controller", "--kubeconfig", str(kubeconfig), "--metrics-port", str(self.port), *args],
-            stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-
-    def metrics(self) -> str:
-        return httpx.get(f"http://127.0.0.1:{self.port}/metrics", timeout=5).text
-
-    def tail(self, lines: int = 60) -> str:
-        return "\n".join(Path(self.log.name).read_text(errors="replace").splitlines()[-lines:])
-
-    def stop(self) -> tuple[int, float]:
-        """SIGTERM, as the kubelet sends it; the exit code and how long the shutdown took."""
-        started = time.monotonic()
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        return self.process.returncode, time.monotonic() - started
-
-
-def service_account_kubeconfig(cluster: Cluster, folder: Path) -> Path:
-    """A kubeconfig holding only a token of the controller's ServiceAccount (TokenRequest API), so the
-    controller runs with exactly the RBAC `lattice install` granted."""
-    answer = cluster.kube.request(
-        "POST", f"/api/v1/namespaces/{install.NAMESPACE}/serviceaccounts/{install.NAME}/token",
-        json={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": 3600}})
-    admin = yaml.safe_load(cluster.kubeconfig.read_text())
-    context = next(c["context"] for c in admin["contexts"] if c["name"] == admin["current-context"])
-    server = next(c for c in admin["clusters"] if c["name"] == context["cluster"])
-    authority = server["cluster"].get("certificate-authority")
-    if authority:
-        server["cluster"]["certificate-authority"] = str((cluster.kubeconfig.parent / authority).resolve())
-    config = {"apiVersion": "v1", "kind": "Config", "clusters": [server],
-              "users": [{"name": "controller", "user": {"token": answer["status"]["token"]}}],
-              "contexts": [{"name": "controller", "context": {"cluster": server["name"], "user": "controller"}}],
-              "current-context": "controller"}
-    path = folder / "controller.kubeconfig"
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
 @pytest.fixture(scope="module")
 def controller(cluster: Cluster, examples_fleet: FleetResult, tmp_path_factory: pytest.TempPathFactory
                ) -> Iterator[RunningController]:
     cluster.require_simulated_nodes()
-    servicemonitor = {"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor",
-                      "metadata": {"name": "x", "namespace": "x"}}  # namespaced, as its CRD is
-    foreign = [o for o in [*examples_fleet.objects, servicemonitor]
-               if not cluster.kube.serves(o["apiVersion"], o["kind"])]
-    install_crds(cluster.kube, crds_for(foreign))
-    cluster.kube.forget_discovery()
+    install_foreign_crds(cluster.kube, examples_fleet.objects)
     for namespace in {o["metadata"].get("namespace") for o in examples_fleet.cluster_objects} - {None}:
         cluster.ensure_namespace(namespace)
     installed = CliRunner().invoke(app, ["install", "--kubeconfig", str(cluster.kubeconfig)])
@@ -96,18 +35,11 @@ def controller(cluster: Cluster, examples_fleet: FleetResult, tmp_path_factory: 
     cluster.ensure_namespace(NAMESPACE)
     cluster.kube.apply({"apiVersion": LATTICE, "kind": "ImageProvider", "metadata": {"name": "example"},
                         "spec": {"registry": "registry.example.com", "trust": {"enforce": False}}})
-    kubeconfig = service_account_kubeconfig(cluster, tmp_path_factory.mktemp("controller"))
+    kubeconfig = service_account_kubeconfig(cluster.kube, cluster.kubeconfig, tmp_path_factory.mktemp("controller"))
     running = RunningController(kubeconfig, "--priority", "10")  # leader election, through the installed peering
-    wait_for("the controller's /healthz", lambda: _healthy(running.port), timeout=30)
+    wait_for("the controller's /healthz", running.healthy, timeout=30)
     yield running
     running.stop()
-
-
-def _healthy(port: int) -> bool | None:
-    try:
-        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200 or None
-    except httpx.HTTPError:
-        return None
 
 
 def service(name: str, *, replicas: int = 2, resources: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -322,9 +254,10 @@ def test_a_platform_change_re_derives_every_service(cluster: Cluster, controller
 
 def test_a_second_replica_stands_by_while_the_first_writes(
         cluster: Cluster, controller: RunningController, tmp_path: Path) -> None:
-    standby = RunningController(service_account_kubeconfig(cluster, tmp_path), "--priority", "1")
+    standby = RunningController(service_account_kubeconfig(cluster.kube, cluster.kubeconfig, tmp_path),
+                                "--priority", "1")
     try:
-        wait_for("the second replica's /healthz", lambda: _healthy(standby.port), timeout=30)
+        wait_for("the second replica's /healthz", standby.healthy, timeout=30)
         # kopf starts paused until its peering says it leads (engines/peering.py): a lower priority never does,
         # so it logs nothing about it; what shows is that it never reconciles.
         cluster.kube.apply(service("during-standby"))

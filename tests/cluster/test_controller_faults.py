@@ -16,18 +16,10 @@ from typer.testing import CliRunner
 from lattice.cli.main import app
 from lattice.fleet import FleetResult
 from tests.cluster.conftest import Cluster
+from tests.cluster.controller_process import RunningController, install_foreign_crds, service_account_kubeconfig
 from tests.cluster.faults import FaultProxy
-from tests.cluster.foreign_crds import crds_for
-from tests.cluster.kube import install_crds, wait_for
-from tests.cluster.test_controller import (
-    LATTICE,
-    NAMESPACE,
-    RunningController,
-    _healthy,
-    _phase,
-    service,
-    service_account_kubeconfig,
-)
+from tests.cluster.kube import wait_for
+from tests.cluster.test_controller import LATTICE, NAMESPACE, _phase, service
 
 SERVICES = [f"faulty-{k}" for k in range(8)]
 
@@ -37,8 +29,7 @@ def proxy(cluster: Cluster, examples_fleet: FleetResult, tmp_path_factory: pytes
           ) -> Iterator[tuple[FaultProxy, RunningController]]:
     cluster.require_simulated_nodes()
     assert cluster.plane is not None
-    foreign = [o for o in examples_fleet.objects if not cluster.kube.serves(o["apiVersion"], o["kind"])]
-    install_crds(cluster.kube, crds_for(foreign))
+    install_foreign_crds(cluster.kube, examples_fleet.objects)
     for namespace in {o["metadata"].get("namespace") for o in examples_fleet.cluster_objects} - {None}:
         cluster.ensure_namespace(namespace)
     installed = CliRunner().invoke(app, ["install", "--kubeconfig", str(cluster.kubeconfig)])
@@ -50,13 +41,13 @@ def proxy(cluster: Cluster, examples_fleet: FleetResult, tmp_path_factory: pytes
     pair = cluster.plane.serving_ca.issue("fault-proxy", "fault-proxy", ips=("127.0.0.1",))
     faults = FaultProxy(cluster.plane.server, cluster.plane.serving_ca.pair.cert, pair.cert, pair.key)
     faults.start()
-    kubeconfig = service_account_kubeconfig(cluster, folder)
+    kubeconfig = service_account_kubeconfig(cluster.kube, cluster.kubeconfig, folder)
     config = yaml.safe_load(kubeconfig.read_text())
     config["clusters"][0]["cluster"]["server"] = faults.url
     through_proxy = folder / "through-proxy.kubeconfig"
     through_proxy.write_text(yaml.safe_dump(config))
     running = RunningController(Path(through_proxy), "--standalone")
-    wait_for("the controller's /healthz", lambda: _healthy(running.port), timeout=30)
+    wait_for("the controller's /healthz", running.healthy, timeout=30)
     yield faults, running
     running.stop()
     faults.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,15 @@ _OTHER_KINDS = {
 
 
 def _resource(obj: Obj) -> Any:
+    return _resource_of(obj["apiVersion"], obj["kind"])
+
+
+@cache  # lightkube registers each generic class once: a second `install` in one process must reuse them
+def _resource_of(api_version: str, kind_name: str) -> Any:
     from lightkube.generic_resource import create_global_resource, create_namespaced_resource
 
-    key = (obj["apiVersion"], obj["kind"])
+    obj = {"apiVersion": api_version, "kind": kind_name}
+    key = (api_version, kind_name)
     if key in KINDS:
         kind = KINDS[key]
         plural, namespaced = kind.plural, kind.namespaced
