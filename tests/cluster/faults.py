@@ -59,6 +59,7 @@ class FaultProxy:
 
     def stop(self) -> None:
         self._server.shutdown()
+        self._server.server_close()
         self._http.close()
 
     def _roll(self) -> float:

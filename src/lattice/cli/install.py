@@ -31,16 +31,15 @@ def _resource(obj: Obj) -> Any:
 def _resource_of(api_version: str, kind_name: str) -> Any:
     from lightkube.generic_resource import create_global_resource, create_namespaced_resource
 
-    obj = {"apiVersion": api_version, "kind": kind_name}
     key = (api_version, kind_name)
     if key in KINDS:
         kind = KINDS[key]
         plural, namespaced = kind.plural, kind.namespaced
     else:
         plural, namespaced = _OTHER_KINDS[key]
-    group, _, version = obj["apiVersion"].rpartition("/")
+    group, _, version = api_version.rpartition("/")
     make = create_namespaced_resource if namespaced else create_global_resource
-    return make(group, version, obj["kind"], plural)
+    return make(group, version, kind_name, plural)
 
 
 def apply_all(objects: list[Obj], kubeconfig: Path | None) -> list[str]:

@@ -312,6 +312,8 @@ class Reconciler:
     async def _mark_compiling(self, batch: set[Key]) -> None:
         """A service whose spec changed since its last status shows `Compiling` until its new compile is
         applied (one write, only for a new generation: a platform change re-derives without it)."""
+        semaphore = asyncio.Semaphore(self.concurrency)
+
         async def one(key: Key) -> None:
             source = self.sources.get(("LatticeService", *key))
             if source is None:
@@ -320,19 +322,14 @@ class Reconciler:
             generation = source.body["metadata"].get("generation", 0)
             if not previous or previous.get("observedGeneration") == generation:
                 return
-            try:
-                await self._patch_status(key, statuses.compiling(previous, generation))
-            except Exception as error:  # only a progress note: the compile goes on without it
-                log.warning("marking %s/%s Compiling failed (%s)", key[0], key[1], _describe(error),
-                            extra={"object_namespace": key[0], "object_name": key[1]})
-
-        semaphore = asyncio.Semaphore(self.concurrency)
-
-        async def bounded(key: Key) -> None:
             async with semaphore:
-                await one(key)
+                try:
+                    await self._patch_status(key, statuses.compiling(previous, generation))
+                except Exception as error:  # only a progress note: the compile goes on without it
+                    log.warning("marking %s/%s Compiling failed (%s)", key[0], key[1], _describe(error),
+                                extra={"object_namespace": key[0], "object_name": key[1]})
 
-        await asyncio.gather(*(bounded(key) for key in batch))
+        await asyncio.gather(*(one(key) for key in batch))
 
     async def _check_images(self, items: list[Sourced], context: CompileContext, batch: set[Key]) -> None:
         """In the cluster every image is resolved and its signature verified (DESIGN §4), for the services the
@@ -486,7 +483,6 @@ class Reconciler:
                 log.warning("recording the %s Event of %s/%s failed (%s)", reason, key[0], key[1], _describe(error),
                             extra={"object_namespace": key[0], "object_name": key[1]})
                 self.metrics.failures.labels(reason="event").inc()
-
 
     async def _patch_status(self, key: Key, new: Obj) -> None:
         res = source_kind("LatticeService", SOURCE_KINDS["LatticeService"].PLURAL, True)
