@@ -6,12 +6,15 @@ import shutil
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from lattice.api import parse_resource
+from lattice.api.workload import Dependency
 from lattice.cli.main import app
 from lattice.fleet import Sourced, check_fleet
-from lattice.graph import FleetGraph, OneSided
+from lattice.graph import FleetGraph, GraphIndex, Node, OneSided, build_graph, target_of
 from tests.conftest import GOLDEN_INPUTS
 from tests.support.gates import admitting
 
@@ -150,3 +153,52 @@ def test_only_a_service_dependency_can_open_an_edge(dependency: dict[str, Any]) 
     graph = _graph(_svc("a", b=dependency), _svc("b", a={"type": "service", "direction": "inbound"}))
     assert graph.edges == []
     assert [(o.caller[1], o.callee[1], o.declared_by[1]) for o in graph.one_sided] == [("a", "b", "b")]
+
+
+PEERS = [("shop", n) for n in "abcd"] + [("data", "db")]
+
+
+def _node(key: tuple[str, str], deps: dict[str, dict[str, Any]]) -> Node:
+    return Node(key, "LatticeService", {"app.kubernetes.io/name": key[1]}, key[1], {},
+                {res: Dependency.model_validate(dep) for res, dep in deps.items()})
+
+
+@st.composite
+def _declarations(draw: st.DrawFn) -> dict[str, dict[str, Any]]:
+    deps: dict[str, dict[str, Any]] = {}
+    for namespace, name in draw(st.lists(st.sampled_from(PEERS), unique=True, max_size=3)):
+        deps[f"to-{name}"] = {"type": "service", "id": name, "namespace": namespace,
+                              "direction": draw(st.sampled_from(["outbound", "inbound", "both"]))}
+    if draw(st.booleans()):
+        deps["anyone"] = {"type": "service", "direction": "inbound", "id": "*"}
+    if draw(st.booleans()):
+        deps["api"] = {"type": "external-service", "params": {"endpoints": {"x": "https://api.example.com"}}}
+    return deps
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(PEERS), st.none() | _declarations()), max_size=12),
+       st.sets(st.sampled_from(PEERS)), st.sets(st.sampled_from(PEERS)))
+def test_an_index_updated_one_workload_at_a_time_is_the_graph_built_afresh(
+        steps: list[tuple[tuple[str, str], dict[str, dict[str, Any]] | None]],
+        permitted: set[tuple[str, str]], failed: set[tuple[str, str]]) -> None:
+    """The controller's graph (put and remove as workloads change, replacing and dropping declarations) is
+    always the one `build_graph` makes of the workloads held now, and `naming` is who declares whom."""
+    index = GraphIndex()
+    held: dict[tuple[str, str], Node] = {}
+    for key, deps in steps:
+        if deps is None:
+            index.remove(key)
+            held.pop(key, None)
+        else:
+            held[key] = _node(key, deps)
+            index.put(held[key])
+        kept = index.graph(frozenset(permitted), failed=frozenset(failed))
+        fresh = build_graph(list(held.values()), frozenset(permitted), failed=frozenset(failed))
+        assert (kept.nodes, kept.callers, kept.callees, kept.one_sided, kept.externals, kept.wildcard_declarers,
+                kept.wildcard_edges) == (fresh.nodes, fresh.callers, fresh.callees, fresh.one_sided,
+                                         fresh.externals, fresh.wildcard_declarers, fresh.wildcard_edges)
+        for peer in PEERS:
+            assert index.naming(peer) == {
+                k for k, node in held.items() for res, dep in node.dependencies.items()
+                if dep.type == "service" and dep.id != "*" and target_of(k[0], res, dep) == peer}

@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field, replace
 from functools import partial
+from typing import cast
 
 from lattice import reserved, uniqueness
 from lattice.api.base import Resource
@@ -35,7 +36,7 @@ from lattice.gates.admission import (
     admit_services,
     authorize_fleet,
 )
-from lattice.graph import FleetGraph, Key, OneSided, build_graph, show, target_of
+from lattice.graph import FleetGraph, GraphIndex, Key, OneSided, show, target_of
 
 PLATFORM_NAME = "default"
 
@@ -105,25 +106,46 @@ class FleetResult:
         return self.context.graph.one_sided
 
 
+@dataclass(slots=True)
+class FleetMemo:
+    """What a long-running caller (the controller) keeps between compiles of a changing fleet, so that a
+    compile re-reads only the workloads that changed: the graph's declarations, by the parsed resource they
+    came from (a resource is immutable: a changed source is a new object)."""
+
+    graph: GraphIndex = field(default_factory=GraphIndex)
+    _sources: dict[Key, Resource] = field(default_factory=dict)
+
+    def sync(self, workloads: Iterable[Resource]) -> None:
+        """Hold exactly `workloads` (LatticeServices and mesh members): new or changed ones are put in the
+        graph, those no longer given removed."""
+        given: dict[Key, Resource] = {}
+        for res in workloads:
+            key = (res.namespace, res.name)
+            given[key] = res
+            if self._sources.get(key) is not res:
+                self.graph.put(service_node(res) if isinstance(res, LatticeService) else
+                               mesh_member_node(cast(LatticeMeshMember, res)))
+        for key in self._sources.keys() - given.keys():
+            self.graph.remove(key)
+        self._sources = given
+
+
 def build_context(items: list[Sourced], errors: list[Diagnostic],
                   failed: frozenset[Key] = frozenset(), platform: LatticePlatformSpec | None = None,
-                  authorization: FleetAuthorization | None = None) -> CompileContext:
+                  authorization: FleetAuthorization | None = None, memo: FleetMemo | None = None) -> CompileContext:
     platform = platform if platform is not None else _platform(items, errors)
-    nodes = []
+    memo = memo if memo is not None else FleetMemo()
+    memo.sync(item.resource for item in items if isinstance(item.resource, LatticeService | LatticeMeshMember))
     secret_providers: dict[str, SecretProviderSpec] = {}
     image_providers: dict[str, ImageProviderSpec] = {}
     for item in items:
         res = item.resource
-        if isinstance(res, LatticeService):
-            nodes.append(service_node(res))
-        elif isinstance(res, LatticeMeshMember):
-            nodes.append(mesh_member_node(res))
-        elif isinstance(res, SecretProvider):
+        if isinstance(res, SecretProvider):
             secret_providers[res.name] = res.spec
         elif isinstance(res, ImageProvider):
             image_providers[res.name] = res.spec
     wildcards = authorization.wildcard_callees if authorization is not None else frozenset()
-    return CompileContext(platform=platform, graph=build_graph(nodes, wildcards, failed=failed),
+    return CompileContext(platform=platform, graph=memo.graph.graph(wildcards, failed=failed),
                           authorization=authorization,
                           secret_providers=dict(sorted(secret_providers.items())),
                           image_providers=dict(sorted(image_providers.items())), failed=failed)
@@ -174,14 +196,14 @@ def _duplicates(items: list[Sourced], errors: list[Diagnostic]) -> list[Sourced]
     return [item for item in items if _identity(item) not in repeated]
 
 
-def check_fleet(items: list[Sourced], failed: Iterable[ObjectRef] = ()
+def check_fleet(items: list[Sourced], failed: Iterable[ObjectRef] = (), memo: FleetMemo | None = None
                 ) -> tuple[list[Sourced], CompileContext, list[Diagnostic]]:
     """Fleet-level checks (duplicates, the platform singleton, reserved names, identities, namespaces and
     labels) and the compile context they yield.
 
     `failed` names the inputs that did not even parse: workloads among them, and those refused here, are known
     to have failed, so that their peers are told so instead of being told that they are missing or have not
-    agreed."""
+    agreed. `memo` carries what an earlier call over the same fleet already read (see `FleetMemo`)."""
     errors: list[Diagnostic] = []
     unique = _duplicates(items, errors)
     platform = _platform(unique, errors)
@@ -191,7 +213,7 @@ def check_fleet(items: list[Sourced], failed: Iterable[ObjectRef] = ()
     refused |= {(ref.namespace or "default", ref.name) for ref in failed if ref.kind in _WORKLOAD_KINDS}
     authorization = authorize_fleet((item.resource for item in unique), platform)
     errors.extend(_policy_problems(unique, authorization))
-    context = build_context(unique, errors, frozenset(refused), platform, authorization)
+    context = build_context(unique, errors, frozenset(refused), platform, authorization, memo)
     return unique, context, errors
 
 

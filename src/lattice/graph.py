@@ -5,7 +5,8 @@ A declaration without its counterpart allows nothing and is reported, with the e
 needs. B may instead declare any caller (`{type: service, direction: inbound, id: "*"}`): with an
 `AllowWildcard` permit (B among `wildcard_callees`) every workload of the graph that declares B outbound is
 agreed; without one, `*` admits nobody (`wildcard_declarers` tells the gate who asked). Building the graph is
-one pass over every workload's dependencies: linear in workloads plus edges. Pure: no I/O.
+one pass over every workload's dependencies: linear in workloads plus edges; `GraphIndex` keeps the
+declarations so that a change of one workload costs that workload's dependencies. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -117,50 +118,121 @@ def build_graph(nodes: Iterable[Node], wildcard_callees: frozenset[Key] = frozen
     to every caller in `nodes` that declares it outbound, except those in `failed` (workloads known to have
     failed or been refused keep no edge that only a wildcard would give them). The nodes are the workloads
     that passed the fleet's checks: refused ones, and with them the platform's reserved identities, never are."""
-    graph = FleetGraph(nodes={node.key: node for node in nodes})
+    index = GraphIndex()
+    for node in nodes:
+        index.put(node)
+    return index.graph(wildcard_callees, failed=failed)
+
+
+@dataclass(slots=True)
+class _Declared:
+    """What one node declares: the pairs it adds to the fleet's outbound and inbound declarations."""
+
+    outbound: frozenset[tuple[Key, Key]]
+    inbound: frozenset[tuple[Key, Key]]
+    wildcard_resources: tuple[str, ...]
+    externals: tuple[External, ...]
+
+    def names(self) -> set[Key]:
+        """The workloads it names (either end of a pair that is not itself)."""
+        return {b for _, b in self.outbound} | {a for a, _ in self.inbound}
+
+
+@dataclass(slots=True)
+class GraphIndex:
+    """The fleet's declarations, kept one node at a time, so that the controller updates the graph as
+    workloads change instead of walking every workload's dependencies again: `put` and `remove` cost that
+    node's dependencies; `graph` joins the kept declarations (set operations over the declared pairs, no
+    node re-read); `naming` answers who names a workload from a reverse index."""
+
+    nodes: dict[Key, Node] = field(default_factory=dict)
+    _declared: dict[Key, _Declared] = field(default_factory=dict)
+    _outbound: set[tuple[Key, Key]] = field(default_factory=set)
+    _inbound: set[tuple[Key, Key]] = field(default_factory=set)
+    _named_by: dict[Key, set[Key]] = field(default_factory=lambda: defaultdict(set))
+
+    def put(self, node: Node) -> None:
+        """Add `node`, or replace the node of its key."""
+        if self.nodes.get(node.key) is node:
+            return
+        self.remove(node.key)
+        declared = _declarations(node)
+        self.nodes[node.key] = node
+        self._declared[node.key] = declared
+        self._outbound |= declared.outbound
+        self._inbound |= declared.inbound
+        for target in declared.names():
+            self._named_by[target].add(node.key)
+
+    def remove(self, key: Key) -> None:
+        declared = self._declared.pop(key, None)
+        if declared is None:
+            return
+        del self.nodes[key]
+        self._outbound -= declared.outbound
+        self._inbound -= declared.inbound
+        for target in declared.names():
+            naming = self._named_by[target]
+            naming.discard(key)
+            if not naming:
+                del self._named_by[target]
+
+    def naming(self, key: Key) -> frozenset[Key]:
+        """The nodes whose dependencies name `key` (as a callee or as a caller)."""
+        return frozenset(self._named_by.get(key, ()))
+
+    def graph(self, wildcard_callees: frozenset[Key] = frozenset(), *,
+              failed: frozenset[Key] = frozenset()) -> FleetGraph:
+        """The graph of the nodes held now (see `build_graph` for `wildcard_callees` and `failed`)."""
+        outbound, inbound = self._outbound, self._inbound
+        declarers = {key: d.wildcard_resources for key, d in self._declared.items() if d.wildcard_resources}
+        admitting = wildcard_callees & declarers.keys()
+        wildcard: set[tuple[Key, Key]] = set()
+        if admitting:
+            wildcard = {(caller, callee) for callee in admitting for caller in self._named_by.get(callee, ())
+                        if (caller, callee) in outbound} - inbound
+            # A failed caller gets no edge, and no "has not agreed" either: the callee did agree, by `*`.
+            outbound = outbound - {(caller, callee) for caller, callee in wildcard if caller in failed}
+            wildcard = {(caller, callee) for caller, callee in wildcard if caller not in failed}
+            inbound = inbound | wildcard
+        callers: dict[Key, list[Key]] = defaultdict(list)
+        callees: dict[Key, list[Key]] = defaultdict(list)
+        for caller, callee in outbound & inbound:
+            callers[callee].append(caller)
+            callees[caller].append(callee)
+        graph = FleetGraph(nodes=dict(self.nodes))
+        # Each node's peers are sorted (policies list them in order); the maps themselves need no order.
+        graph.callers = {k: sorted(v) for k, v in callers.items()}
+        graph.callees = {k: sorted(v) for k, v in callees.items()}
+        graph.one_sided = sorted(
+            [OneSided(a, b, a) for a, b in outbound - inbound] + [OneSided(a, b, b) for a, b in inbound - outbound],
+            key=lambda o: (o.caller, o.callee, o.declared_by),
+        )
+        graph.externals = {key: list(d.externals) for key, d in self._declared.items() if d.externals}
+        graph.wildcard_declarers = {key: tuple(sorted(names)) for key, names in declarers.items()}
+        graph.wildcard_edges = frozenset(wildcard)
+        return graph
+
+
+def _declarations(node: Node) -> _Declared:
     outbound: set[tuple[Key, Key]] = set()
     inbound: set[tuple[Key, Key]] = set()
-    declarers: dict[Key, list[str]] = defaultdict(list)
-    for node in graph.nodes.values():
-        externals = []
-        for resource, dep in node.dependencies.items():
-            if dep.type == "external-service":
-                for ep_name, url in sorted((dep.params.endpoints or {}).items()):
-                    externals.append(External(resource, ep_name, parse_endpoint(url)))
-                continue
-            if dep.type != "service":
-                continue
-            if dep.id == ANY_CALLER:  # always inbound (the model refuses any other direction)
-                declarers[node.key].append(resource)
-                continue
-            target = target_of(node.key[0], resource, dep)
-            direction = dep.effective_direction
-            if direction in ("outbound", "both"):
-                outbound.add((node.key, target))
-            if direction in ("inbound", "both"):
-                inbound.add((target, node.key))
-        if externals:
-            graph.externals[node.key] = externals
-    admitting = wildcard_callees & declarers.keys()
-    wildcard: set[tuple[Key, Key]] = set()
-    if admitting:
-        wildcard = {(caller, callee) for caller, callee in outbound if callee in admitting} - inbound
-        # A failed caller gets no edge, and no "has not agreed" either: the callee did agree, by `*`.
-        outbound -= {(caller, callee) for caller, callee in wildcard if caller in failed}
-        wildcard = {(caller, callee) for caller, callee in wildcard if caller not in failed}
-        inbound |= wildcard
-    callers: dict[Key, list[Key]] = defaultdict(list)
-    callees: dict[Key, list[Key]] = defaultdict(list)
-    for caller, callee in outbound & inbound:
-        callers[callee].append(caller)
-        callees[caller].append(callee)
-    # Each node's peers are sorted (policies list them in order); the maps themselves need no order.
-    graph.callers = {k: sorted(v) for k, v in callers.items()}
-    graph.callees = {k: sorted(v) for k, v in callees.items()}
-    graph.one_sided = sorted(
-        [OneSided(a, b, a) for a, b in outbound - inbound] + [OneSided(a, b, b) for a, b in inbound - outbound],
-        key=lambda o: (o.caller, o.callee, o.declared_by),
-    )
-    graph.wildcard_declarers = {key: tuple(sorted(names)) for key, names in declarers.items()}
-    graph.wildcard_edges = frozenset(wildcard)
-    return graph
+    wildcard: list[str] = []
+    externals: list[External] = []
+    for resource, dep in node.dependencies.items():
+        if dep.type == "external-service":
+            for ep_name, url in sorted((dep.params.endpoints or {}).items()):
+                externals.append(External(resource, ep_name, parse_endpoint(url)))
+            continue
+        if dep.type != "service":
+            continue
+        if dep.id == ANY_CALLER:  # always inbound (the model refuses any other direction)
+            wildcard.append(resource)
+            continue
+        target = target_of(node.key[0], resource, dep)
+        direction = dep.effective_direction
+        if direction in ("outbound", "both"):
+            outbound.add((node.key, target))
+        if direction in ("inbound", "both"):
+            inbound.add((target, node.key))
+    return _Declared(frozenset(outbound), frozenset(inbound), tuple(wildcard), tuple(externals))

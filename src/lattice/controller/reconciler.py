@@ -30,7 +30,16 @@ from lattice.controller import status as statuses
 from lattice.controller.cluster import SOURCE_API_VERSION, Cluster, source_kind, status_code
 from lattice.controller.metrics import Metrics
 from lattice.errors import LatticeError, ObjectRef, Problem
-from lattice.fleet import ServiceOutcome, Sourced, admit, check_fleet, compile_order, compile_workload, finish_fleet
+from lattice.fleet import (
+    FleetMemo,
+    ServiceOutcome,
+    Sourced,
+    admit,
+    check_fleet,
+    compile_order,
+    compile_workload,
+    finish_fleet,
+)
 from lattice.gates.admission import skip_verification
 from lattice.gates.images import ImageCheck
 from lattice.graph import Key, target_of
@@ -100,8 +109,10 @@ class Reconciler:
     verification_cache: VerificationCache = field(default_factory=VerificationCache)
     image_facts: dict[Key, dict[str, ImageCheck]] = field(default_factory=dict)
     last: dict[Key, tuple[ServiceOutcome, list[Any]]] = field(default_factory=dict)
-    seeded_kinds: set[plan.Kind] = field(default_factory=set)
     """Each workload's last outcome and one-sided edges: a rollout's progress only rewrites status from them."""
+    seeded_kinds: set[plan.Kind] = field(default_factory=set)
+    memo: FleetMemo = field(default_factory=FleetMemo)
+    """The graph's declarations between bursts (updated for the workloads that changed)."""
 
     # --- what the watches report -------------------------------------------------------------------------
     def observe_source(self, kind: str, body: Obj, deleted: bool = False) -> None:
@@ -181,13 +192,10 @@ class Reconciler:
     def _workloads_in(self, namespace: str) -> set[Key]:
         return {(ns, name) for kind, ns, name in self.sources if kind in WORKLOAD_KINDS and ns == namespace}
 
-    def _naming(self, key: Key) -> set[Key]:
-        """The workloads whose dependencies name `key`."""
-        out = set()
-        for (kind, ns, name), source in self.sources.items():
-            if kind in WORKLOAD_KINDS and key in _named_by(source.parsed):
-                out.add((ns, name))
-        return out
+    def _naming(self, key: Key) -> frozenset[Key]:
+        """The workloads whose dependencies name `key`, from the graph as of the last burst: a workload that
+        changed since is marked itself, and what it names now with it."""
+        return self.memo.graph.naming(key)
 
     # --- the loop -------------------------------------------------------------------------------------------
     async def run(self) -> None:
@@ -241,7 +249,7 @@ class Reconciler:
             return
         started = time.perf_counter()
         items, failed = self._fleet()
-        checked, context, fleet_errors = check_fleet(items, failed)
+        checked, context, fleet_errors = check_fleet(items, failed, self.memo)
         batch = set(self._all_workloads()) if self.everything else set(self.dirty)
         self.everything, self.dirty = False, set()
         await self._mark_compiling(batch)
