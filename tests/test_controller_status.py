@@ -94,6 +94,22 @@ def test_events_for_failures_and_recoveries_only() -> None:
                                                                          ("Normal", "Available")}
     rolling = st.status(compiled(), [], deployment(available=1), 4, recovered, T1)
     assert st.transitions(recovered, rolling) == []  # a rollout in progress is not a failure
+    rolled = st.status(compiled(), [], deployment(), 4, rolling, T1)
+    assert st.transitions(rolling, rolled) == []  # nor is its end a recovery
+
+
+def test_a_rollout_past_its_deadline_is_a_failure_and_its_end_a_recovery() -> None:
+    stuck_deployment = deployment(available=1)
+    stuck_deployment["status"]["conditions"].append(
+        {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
+         "message": 'ReplicaSet "payments-7c9" has timed out progressing.'})
+    rolling = st.status(compiled(), [], deployment(available=1), 1, None, T0)
+    stuck = st.status(compiled(), [], stuck_deployment, 1, rolling, T1)
+    assert stuck["phase"] == "Pending"
+    assert st.transitions(rolling, stuck) == [
+        ("Warning", "ProgressDeadlineExceeded", 'ReplicaSet "payments-7c9" has timed out progressing.')]
+    serving = st.status(compiled(), [], deployment(), 1, stuck, T1)
+    assert st.transitions(stuck, serving) == [("Normal", "Available", "Ready: 3/3 replicas available")]
 
 
 def test_a_new_generation_is_compiling_until_its_compile_is_applied() -> None:

@@ -32,7 +32,8 @@ Obj = dict[str, Any]
 READY, AUTHORIZED, IMAGES_VERIFIED, QUOTA_AVAILABLE, DEPENDENCIES_MATCHED = (
     "Ready", "Authorized", "ImagesVerified", "QuotaAvailable", "DependenciesMatched")
 CONDITION_TYPES = (READY, AUTHORIZED, IMAGES_VERIFIED, QUOTA_AVAILABLE, DEPENDENCIES_MATCHED)
-FAILURE_REASONS = frozenset({"GateFailed", "CompileFailed"})
+FAILURE_REASONS = frozenset({"GateFailed", "CompileFailed", "ProgressDeadlineExceeded"})
+"""The reasons a False `Ready` is a failure (anything else is a rollout in progress)."""
 _MESSAGE_LIMIT = 32768  # metav1.Condition.message maxLength
 
 
@@ -149,17 +150,23 @@ def compiling(previous: Mapping[str, Any], generation: int) -> Obj:
 
 
 def transitions(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[tuple[str, str, str]]:
-    """(event type, reason, message) for each condition that changed status: a Warning for a gate or compile
-    failure, Normal for a recovery; nothing when only the message changed."""
+    """(event type, reason, message) for each condition that changed status: a Warning for a failure (a gate,
+    the compile, a one-sided edge, a rollout past its progress deadline), Normal for a recovery from one;
+    nothing when only the message changed, and nothing for a first rollout finishing (the Deployment and
+    ReplicaSet controllers already record every step of it: at 1,000 services those are 1,000 Events)."""
     before = {c.get("type"): c for c in (old or {}).get("conditions") or []}
     events = []
     for cond in new.get("conditions") or []:
         prior = before.get(cond["type"])
-        if prior is not None and prior.get("status") == cond["status"]:
-            continue
-        failure = cond["type"] != READY or cond["reason"] in FAILURE_REASONS
-        if cond["status"] == "False" and failure:
+        if prior is not None and prior.get("status") == cond["status"] and (
+                _is_failure(prior) or not _is_failure(cond)):
+            continue  # unchanged, save a rollout in progress that became stuck
+        if cond["status"] == "False" and _is_failure(cond):
             events.append(("Warning", cond["reason"], cond["message"]))
-        elif cond["status"] == "True" and prior is not None:
+        elif cond["status"] == "True" and prior is not None and _is_failure(prior):
             events.append(("Normal", cond["reason"], f"{cond['type']}: {cond['message'] or cond['reason']}"))
     return events
+
+
+def _is_failure(cond: Mapping[str, Any]) -> bool:
+    return cond.get("type") != READY or cond.get("reason") in FAILURE_REASONS
