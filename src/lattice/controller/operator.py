@@ -25,6 +25,24 @@ from lattice.controller.cluster import Cluster
 from lattice.controller.reconciler import Reconciler
 
 PEERING_NAME = "lattice"
+QUIET_LOGGERS = ("httpx2", "kopf.objects", "aiohttp.access")
+"""Loggers kept to warnings: lightkube's HTTP client (each request), kopf's per-object logger (each handled
+event) and the health server's access log (each probe)."""
+
+
+class _NoDiffBase(kopf.DiffBaseStorage):
+    """No last-handled state. kopf builds an object's "essence" (a deep copy of its body) on every watch event
+    to diff it for on-change handlers; Lattice has only on-event handlers, which get no diff, and the copies of
+    every Deployment status update were a tenth of the controller's CPU at 1,000 services."""
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
+        return kopf.BodyEssence()
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        return None
 
 
 def registry_for(reconciler: Reconciler) -> kopf.OperatorRegistry:
@@ -39,6 +57,7 @@ def registry_for(reconciler: Reconciler) -> kopf.OperatorRegistry:
     @kopf.on.startup(registry=registry)
     async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
         settings.posting.enabled = False  # our Events are written by the reconciler, about the source objects
+        settings.persistence.diffbase_storage = _NoDiffBase()
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
         memo.task = asyncio.get_running_loop().create_task(reconciler.run())
@@ -109,3 +128,7 @@ def configure_logging() -> None:
     """JSON lines (kopf's formatter), with the object's namespace/name where a handler gives one."""
     kopf.configure(log_format=kopf.LogFormat.JSON, verbose=False)
     logging.getLogger("lattice").setLevel(logging.INFO)
+    # A line per request, per handled watch event and per probe: at 1,000 services 31,000 lines in a minute
+    # (a tenth of the controller's CPU) saying only that things worked. Their warnings and errors still show.
+    for chatty in QUIET_LOGGERS:
+        logging.getLogger(chatty).setLevel(logging.WARNING)

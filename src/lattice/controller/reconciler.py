@@ -23,6 +23,7 @@ from lattice.api.base import Resource
 from lattice.api.mesh_member import LatticeMeshMember
 from lattice.api.parse import KINDS as SOURCE_KINDS
 from lattice.api.service import LatticeService
+from lattice.collector import collector_paused
 from lattice.compiler import CompileContext, naming
 from lattice.compiler.meta import Obj
 from lattice.controller import plan
@@ -32,6 +33,7 @@ from lattice.controller.metrics import Metrics
 from lattice.errors import LatticeError, ObjectRef, Problem
 from lattice.fleet import (
     FleetMemo,
+    FleetResult,
     ServiceOutcome,
     Sourced,
     admit,
@@ -249,14 +251,43 @@ class Reconciler:
             return
         started = time.perf_counter()
         items, failed = self._fleet()
-        checked, context, fleet_errors = check_fleet(items, failed, self.memo)
+        with collector_paused():
+            checked, context, fleet_errors = check_fleet(items, failed, self.memo)
         batch = set(self._all_workloads()) if self.everything else set(self.dirty)
         self.everything, self.dirty = False, set()
         await self._mark_compiling(batch)
         await self._check_images(checked, context, batch)
-        ordered = admit(compile_order(checked), context, self.image_facts)
         status_only = self.status_dirty - batch
         self.status_dirty = set()
+        with collector_paused():
+            result, by_key = self._compile(checked, context, fleet_errors, batch)
+        try:
+            await self._apply_shared([*result.cluster_objects, *result.namespace_objects])
+        except Exception as error:  # the shared objects failing must not hold back every service
+            log.warning("applying the platform objects failed (%s); retrying", _describe(error))
+            self.metrics.failures.labels(reason="platform-objects").inc()
+            self._retry_everything_later()
+        semaphore = asyncio.Semaphore(self.concurrency)
+
+        one_sided: dict[Key, list[Any]] = {}
+        for edge in context.graph.one_sided:  # one pass, not one scan of every edge per service
+            for end in {edge.caller, edge.callee}:
+                one_sided.setdefault(end, []).append(edge)
+        self.last = {key: (outcome, one_sided.get(key, [])) for key, outcome in by_key.items()}
+
+        async def one(key: Key, outcome: ServiceOutcome, apply: bool) -> None:
+            async with semaphore:
+                await self._service(key, outcome, one_sided.get(key, []), apply)
+
+        await asyncio.gather(*(one(key, outcome, key in batch) for key, outcome in by_key.items()
+                               if key in batch or key in status_only))
+        self.metrics.reconcile_seconds.observe(time.perf_counter() - started)
+
+    def _compile(self, checked: list[Sourced], context: CompileContext, fleet_errors: list[Any], batch: set[Key]
+                 ) -> tuple[FleetResult, dict[Key, ServiceOutcome]]:
+        """The gates over the fleet, then the compile of what `batch` names (growing it by the workloads whose
+        gate decision changed; the others reuse their last compile), then the fleet-wide steps. CPU only."""
+        ordered = admit(compile_order(checked), context, self.image_facts)
         results: list[ServiceOutcome | None] = []
         for item in ordered:
             key = (item.ref.namespace or "", item.ref.name)
@@ -281,27 +312,7 @@ class Reconciler:
         by_key.update(self._refused_inputs(batch - set(by_key), result.errors))
         for key in set(self.compiled) - set(by_key):
             self.compiled.pop(key, None)
-        try:
-            await self._apply_shared([*result.cluster_objects, *result.namespace_objects])
-        except Exception as error:  # the shared objects failing must not hold back every service
-            log.warning("applying the platform objects failed (%s); retrying", _describe(error))
-            self.metrics.failures.labels(reason="platform-objects").inc()
-            self._retry_everything_later()
-        semaphore = asyncio.Semaphore(self.concurrency)
-
-        one_sided: dict[Key, list[Any]] = {}
-        for edge in context.graph.one_sided:  # one pass, not one scan of every edge per service
-            for end in {edge.caller, edge.callee}:
-                one_sided.setdefault(end, []).append(edge)
-        self.last = {key: (outcome, one_sided.get(key, [])) for key, outcome in by_key.items()}
-
-        async def one(key: Key, outcome: ServiceOutcome, apply: bool) -> None:
-            async with semaphore:
-                await self._service(key, outcome, one_sided.get(key, []), apply)
-
-        await asyncio.gather(*(one(key, outcome, key in batch) for key, outcome in by_key.items()
-                               if key in batch or key in status_only))
-        self.metrics.reconcile_seconds.observe(time.perf_counter() - started)
+        return result, by_key
 
     def _refused_inputs(self, keys: set[Key], errors: list[Any]) -> dict[Key, ServiceOutcome]:
         """The LatticeServices that never reached the compile (their spec did not parse, or a fleet-wide check
