@@ -124,6 +124,7 @@ def test_unknown_fields_are_pruned_without_strict_validation(
     service = _service(replica=2)
     service["metadata"]["name"] = "pruned-example"
     cluster.ensure_namespace(service["metadata"]["namespace"])
+    cluster.kube.delete(service["apiVersion"], "LatticeService", "pruned-example", service["metadata"]["namespace"])
     cluster.kube.request("POST", cluster.kube.path(service["apiVersion"], "LatticeService",
                                                   service["metadata"]["namespace"]),
                          json=service, params={"fieldValidation": "Ignore"})
@@ -140,6 +141,7 @@ def test_status_is_a_subresource(cluster: Cluster, lattice_crds: dict[str, Any])
     service["status"] = {"phase": "Ready"}
     namespace = service["metadata"]["namespace"]
     cluster.ensure_namespace(namespace)
+    cluster.kube.delete(service["apiVersion"], "LatticeService", "status-example", namespace)  # an earlier run's
     created = cluster.kube.create(service)
     assert "status" not in created or created["status"].get("phase") != "Ready"
     path = cluster.kube.path(service["apiVersion"], "LatticeService", namespace, "status-example") + "/status"
