@@ -24,6 +24,7 @@ from lattice.collector import collector_paused
 from lattice.compiler.meta import Obj
 from lattice.errors import ObjectRef, Problem, printable
 from lattice.fleet import FleetResult, Sourced, check_fleet, compile_fleet
+from lattice.registry.auth_file import AuthFileError
 
 app = typer.Typer(
     add_completion=False,
@@ -87,7 +88,12 @@ def _compile(paths: list[str], *, render_yaml: bool = False, resolve: bool = Fal
         facts = None
         if resolve or verify:  # the registry client loads only when asked: it is the CLI's only network use
             from lattice.cli.images import registry_facts
-            facts = registry_facts(items, unparsed, resolve=resolve, verify=verify)
+            try:
+                facts = registry_facts(items, unparsed, resolve=resolve, verify=verify)
+            except AuthFileError as error:  # nothing can be checked without the logins it holds
+                for problem in error.problems:
+                    emit(format_problem("error", str(error.path), None, None, problem))
+                raise typer.Exit(2) from None
         rendered = compile_rendered(items, unparsed, image_checks=facts) if render_yaml else None
         result = rendered.result if rendered is not None else compile_fleet(items, unparsed, facts)
         return result, load_errors + _report(result, items, docs), len(items), rendered
@@ -214,6 +220,9 @@ def controller_command(
     standalone: Annotated[bool, typer.Option("--standalone", help="No leader election (one replica only).")]
     = False,
     priority: Annotated[int, typer.Option("--priority", help="Leader election: the highest priority writes.")] = 0,
+    registry_auth: Annotated[Path | None, typer.Option(
+        "--registry-auth", help="Registry logins (a docker config.json); read again when it changes, none while it "
+        "is missing. Default: $REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json, ~/.docker/config.json.")] = None,
 ) -> None:
     """Run the controller: watch the Lattice kinds, compile, apply and report status continuously."""
     import asyncio
@@ -222,7 +231,8 @@ def controller_command(
 
     gc.enable()  # a long-running process: the collector must run
     operator.configure_logging()
-    asyncio.run(operator.run(kubeconfig, metrics_port=metrics_port, standalone=standalone, priority=priority))
+    asyncio.run(operator.run(kubeconfig, metrics_port=metrics_port, standalone=standalone, priority=priority,
+                             registry_auth=registry_auth))
 
 
 @app.command("install")

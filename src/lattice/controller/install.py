@@ -7,6 +7,10 @@ its egress to the API server and to image registries is the one policy added by 
 verbs the controller uses: watch (get, list, watch) every Lattice kind and every kind it writes, server-side
 apply and delete what it writes (patch; create for the first apply), patch the status of LatticeServices,
 create Events, kopf's peering objects for leader election, and read CRDs (kopf notices kinds installed later).
+It reads no Secret: registry logins come from the optional Secret `lattice-registry-auth` (type
+`kubernetes.io/dockerconfigjson`, what `kubectl create secret docker-registry` makes) that the platform creates
+in `lattice-system`, mounted into the pod, the second addition by hand (a LatticeService routes secrets through
+a SecretProvider; this one is the platform's own and is optional, so the controller starts without it).
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ from lattice.controller.plan import WRITTEN_KINDS
 NAMESPACE = "lattice-system"
 NAME = "lattice-controller"
 METRICS_PORT = 8080
+REGISTRY_AUTH_SECRET = "lattice-registry-auth"
+REGISTRY_AUTH_DIR = "/etc/lattice/registry"
+REGISTRY_AUTH_FILE = f"{REGISTRY_AUTH_DIR}/.dockerconfigjson"
 DEFAULT_IMAGE = "ghcr.io/lattice-dev/lattice@sha256:" + "0" * 64
 """A placeholder: `lattice install --image` names the released image (by digest)."""
 
@@ -53,7 +60,7 @@ def controller_service(image: str = DEFAULT_IMAGE, replicas: int = 2) -> Lattice
             "security": {"automountServiceAccountToken": True},
             "containers": {"controller": {
                 "image": image,
-                "args": ["controller", f"--metrics-port={METRICS_PORT}"],
+                "args": ["controller", f"--metrics-port={METRICS_PORT}", f"--registry-auth={REGISTRY_AUTH_FILE}"],
                 "resources": {"requests": {"cpu": "200m", "memory": "256Mi"},
                               "limits": {"cpu": "1", "memory": "512Mi"}},
                 "livenessProbe": {"httpGet": {"path": "/healthz", "port": METRICS_PORT}},
@@ -126,5 +133,21 @@ def install_objects(image: str = DEFAULT_IMAGE, replicas: int = 2, context: Comp
     compiled = compile_service(controller_service(image, replicas), context or CompileContext())
     namespace: Obj = {"apiVersion": "v1", "kind": "Namespace",
                       "metadata": {"name": NAMESPACE, "labels": naming.labels(NAME)}}
+    objects = [_with_registry_auth(obj) if obj["kind"] == "Deployment" else obj for obj in compiled.objects]
     return [*all_crds(), PEERING_CRD, namespace, PEERING, cluster_role(), cluster_role_binding(), _permit(),
-            *compiled.objects, _egress_policy()]
+            *objects, _egress_policy()]
+
+
+def _with_registry_auth(deployment: Obj) -> Obj:
+    """The controller's Deployment with the optional registry-login Secret mounted read-only (mode 0440, read
+    through the pod's fsGroup): `optional` lets the pod start without it, and the kubelet updates the file in
+    place when the Secret changes (https://kubernetes.io/docs/concepts/configuration/secret/#using-secrets-as-files-from-a-pod),
+    which the controller notices without a restart."""
+    pod = deployment["spec"]["template"]["spec"]
+    volume = {"name": "registry-auth", "secret": {"secretName": REGISTRY_AUTH_SECRET, "optional": True,
+                                                    "defaultMode": 0o440}}
+    mount = {"name": "registry-auth", "mountPath": REGISTRY_AUTH_DIR, "readOnly": True}
+    containers = [{**c, "volumeMounts": [*c.get("volumeMounts", []), mount]} for c in pod["containers"]]
+    template = deployment["spec"]["template"]
+    return {**deployment, "spec": {**deployment["spec"], "template": {
+        **template, "spec": {**pod, "containers": containers, "volumes": [*pod.get("volumes", []), volume]}}}}

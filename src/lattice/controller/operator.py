@@ -23,11 +23,12 @@ from lattice.compiler import naming
 from lattice.controller import plan
 from lattice.controller.cluster import Cluster
 from lattice.controller.reconciler import Reconciler
+from lattice.registry.auth_file import AuthFile, auth_file_path
 
 PEERING_NAME = "lattice"
-QUIET_LOGGERS = ("httpx2", "kopf.objects", "aiohttp.access")
-"""Loggers kept to warnings: lightkube's HTTP client (each request), kopf's per-object logger (each handled
-event) and the health server's access log (each probe)."""
+QUIET_LOGGERS = ("httpx2", "httpx", "kopf.objects", "aiohttp.access")
+"""Loggers kept to warnings: lightkube's HTTP client and the registry client's (each request), kopf's
+per-object logger (each handled event) and the health server's access log (each probe)."""
 
 
 class _NoDiffBase(kopf.DiffBaseStorage):
@@ -106,7 +107,7 @@ async def _serve_health(reconciler: Reconciler, port: int) -> web.AppRunner:
 
 
 async def run(kubeconfig: Path | None, *, metrics_port: int, standalone: bool, priority: int = 0,
-              stop: asyncio.Event | None = None) -> None:
+              stop: asyncio.Event | None = None, registry_auth: Path | None = None) -> None:
     """Run until `stop` is set (or SIGTERM/SIGINT, which kopf handles): the controller's whole lifetime."""
     if kubeconfig is not None:
         os.environ["KUBECONFIG"] = str(kubeconfig)
@@ -114,7 +115,8 @@ async def run(kubeconfig: Path | None, *, metrics_port: int, standalone: bool, p
     else:
         config = KubeConfig.from_env()
     client = AsyncClient(config, field_manager=naming.FIELD_MANAGER)
-    reconciler = Reconciler(Cluster(client))
+    auth_path = registry_auth or auth_file_path()
+    reconciler = Reconciler(Cluster(client), auth_file=AuthFile(auth_path, missing_ok=True) if auth_path else None)
     runner = await _serve_health(reconciler, metrics_port)
     try:
         await kopf.operator(registry=registry_for(reconciler), clusterwide=True, standalone=standalone,

@@ -45,6 +45,7 @@ from lattice.fleet import (
 from lattice.gates.admission import skip_verification
 from lattice.gates.images import ImageCheck
 from lattice.graph import Key, target_of
+from lattice.registry.auth_file import AuthFile, AuthFileError
 from lattice.registry.check import check_images
 from lattice.registry.client import RegistryClient
 from lattice.registry.signatures import VerificationCache
@@ -108,6 +109,15 @@ class Reconciler:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     seeded: bool = False
     registry: RegistryClient = field(default_factory=RegistryClient)
+    auth_file: AuthFile | None = None
+    """Registry logins, read again when the file changes (`lattice.registry.auth_file`)."""
+    auth_problem: str = ""
+    logins: dict[str, tuple[str, str]] = field(default_factory=dict)
+    image_recheck: float = 30.0
+    """Seconds between checks again of the services an image gate refused (see `recheck_images`)."""
+    image_refused: set[Key] = field(default_factory=set)
+    shared_failures: int = 0
+    """Bursts in a row whose shared objects failed to apply: the retry backs off, 2 s doubling to 60 s."""
     verification_cache: VerificationCache = field(default_factory=VerificationCache)
     image_facts: dict[Key, dict[str, ImageCheck]] = field(default_factory=dict)
     last: dict[Key, tuple[ServiceOutcome, list[Any]]] = field(default_factory=dict)
@@ -201,6 +211,33 @@ class Reconciler:
 
     # --- the loop -------------------------------------------------------------------------------------------
     async def run(self) -> None:
+        rechecks = asyncio.get_running_loop().create_task(self.recheck_images())
+        try:
+            await self._loop()
+        finally:
+            rechecks.cancel()
+
+    async def recheck_images(self, tick: float = 1.0) -> None:
+        """The services an image gate refused are checked again every `image_recheck` seconds (the registry is
+        back, the signature was pushed after the service) and at once when the registry logins change (the
+        Secret was created or rotated): nothing else about them changes, so no watch event would."""
+        waited = 0.0
+        while True:
+            await asyncio.sleep(tick)
+            waited = waited + tick if self.image_refused else 0.0
+            try:
+                logins_changed = self.auth_file is not None and self.auth_file.changed()
+            except OSError as error:  # a transient stat failure must not end the rechecks
+                log.warning("reading the registry auth file failed (%s)", error)
+                continue
+            if self.image_refused and (logins_changed or waited >= self.image_recheck):
+                log.info("checking the images of %d refused services again (%s)", len(self.image_refused),
+                         "the registry logins changed" if logins_changed else f"every {self.image_recheck:.0f} s")
+                self.dirty |= self.image_refused
+                self.wake.set()
+                waited = 0.0
+
+    async def _loop(self) -> None:
         while True:
             await self.wake.wait()
             await asyncio.sleep(self.debounce)  # let a burst of events arrive
@@ -263,10 +300,13 @@ class Reconciler:
             result, by_key = self._compile(checked, context, fleet_errors, batch)
         try:
             await self._apply_shared([*result.cluster_objects, *result.namespace_objects])
+            self.shared_failures = 0
         except Exception as error:  # the shared objects failing must not hold back every service
-            log.warning("applying the platform objects failed (%s); retrying", _describe(error))
+            delay = min(60.0, 2.0 * 2 ** self.shared_failures)
+            self.shared_failures += 1
+            log.warning("applying the platform objects failed (%s); retrying in %.0f s", _describe(error), delay)
             self.metrics.failures.labels(reason="platform-objects").inc()
-            self._retry_everything_later()
+            self._retry_shared_later(delay)
         semaphore = asyncio.Semaphore(self.concurrency)
 
         one_sided: dict[Key, list[Any]] = {}
@@ -288,6 +328,8 @@ class Reconciler:
         """The gates over the fleet, then the compile of what `batch` names (growing it by the workloads whose
         gate decision changed; the others reuse their last compile), then the fleet-wide steps. CPU only."""
         ordered = admit(compile_order(checked), context, self.image_facts)
+        self.image_refused = {(item.ref.namespace or "", item.ref.name) for item in ordered
+                              if item.gate is not None and item.gate.by_condition.get("ImagesVerified")}
         results: list[ServiceOutcome | None] = []
         for item in ordered:
             key = (item.ref.namespace or "", item.ref.name)
@@ -355,6 +397,8 @@ class Reconciler:
         burst reaches and those never checked; the registry is asked off the event loop, for several services at
         once (one slow registry must not serialise a burst)."""
         threads = asyncio.Semaphore(self.registry_threads)
+        if self._refresh_logins():
+            batch |= self.image_refused  # checked again with the new logins, in this very burst
 
         async def one(svc: LatticeService) -> None:
             refs = {name: c.image for name, c in svc.spec.workload.containers.items()}
@@ -371,6 +415,25 @@ class Reconciler:
         live = {(item.ref.namespace or "", item.ref.name) for item in items}
         for key in set(self.image_facts) - live:
             del self.image_facts[key]
+
+    def _refresh_logins(self) -> bool:
+        """The registry logins as the auth file holds them now, and whether they changed; a broken file keeps
+        the last good ones (and says so), since checking with none would refuse every private image."""
+        if self.auth_file is None:
+            return False
+        try:
+            logins = self.auth_file.current()
+            changed = logins != self.logins
+            self.registry.use_credentials(logins)
+            self.logins, self.auth_problem = logins, ""
+            return changed
+        except AuthFileError as error:
+            self.metrics.failures.labels(reason="registry-auth").inc()
+            if str(error) != self.auth_problem:  # once per problem, not once per burst
+                log.warning("the registry auth file %s cannot be used (%s); keeping the logins read before",
+                            error.path, error)
+            self.auth_problem = str(error)
+            return False
 
     async def _statuses_only(self) -> None:
         keys, self.status_dirty = self.status_dirty, set()
@@ -430,10 +493,11 @@ class Reconciler:
             self.metrics.failures.labels(reason=f"api-{code}" if code else type(error).__name__).inc()
             self._retry_later(key)
 
-    def _retry_everything_later(self) -> None:
+    def _retry_shared_later(self, delay: float) -> None:
+        """Another burst after `delay`: it re-applies the shared objects not yet applied and, nothing being
+        marked, compiles nothing again (a namespace missing for an hour must not re-derive the fleet every 2 s)."""
         async def later() -> None:
-            await asyncio.sleep(2)
-            self.everything = True
+            await asyncio.sleep(delay)
             self.wake.set()
         asyncio.get_running_loop().create_task(later())
 

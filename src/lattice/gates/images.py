@@ -200,9 +200,11 @@ def decide_image(
     verification: Verification | None = None,
     skip_verification: bool = False,
     containers_path: str = CONTAINERS_PATH,
+    resolve_hint: str = "",
 ) -> ImageCheck:
     """Decide one container's image from what is known: the reference, the providers, the platform's image
-    rules, and what the registry said when it was asked (`resolved_digest`/`resolve_error` for `--resolve`,
+    rules, and what the registry said when it was asked (`resolved_digest`/`resolve_error` for `--resolve`, with
+    `resolve_hint` when the registry's refusal says what to do, such as log in,
     `verification` for `--verify-images`). `skip_verification` is a Cedar `SkipImageVerification` permit: a
     failed or missing signature check is then a note, not a refusal. Problems are placed at
     `<containers_path>.<container>.image`."""
@@ -226,7 +228,7 @@ def decide_image(
             + f"add an ImageProvider with `registry: {image.registry}` and the keys that sign its images, or set "
             "`spec.images.allowUnlistedRegistries: true` in the LatticePlatform",
         )
-    _decide_digest(decision, images, digest, resolve_error)
+    _decide_digest(decision, images, digest, resolve_error, resolve_hint)
     state = _decide_trust(decision, provider_name, provider, digest, verification, skip_verification,
                           images.allow_unlisted_registries)
     pinned = image.reference if image.digest or digest is None else image.pinned(digest)
@@ -237,14 +239,15 @@ def decide_image(
                       tuple(decision.notes), verified_by)
 
 
-def _decide_digest(decision: _Decision, images: Images, digest: str | None, resolve_error: str | None) -> None:
+def _decide_digest(decision: _Decision, images: Images, digest: str | None, resolve_error: str | None,
+                   resolve_hint: str = "") -> None:
     image = decision.image
     if resolve_error is not None:
         decision.refuse(
             f"image `{image.reference}`: tag `{image.tag_or_default}` could not be resolved to a digest: "
             f"{resolve_error}",
-            f"check that `{image.name}:{image.tag_or_default}` exists and the registry is reachable, or pin the "
-            f"digest yourself: `{image.name}@sha256:<64 hex>`",
+            resolve_hint or f"check that `{image.name}:{image.tag_or_default}` exists and the registry is "
+            f"reachable, or pin the digest yourself: `{image.name}@sha256:<64 hex>`",
         )
         return
     if digest is None and images.require_digest:

@@ -54,8 +54,9 @@ def check_images(
             digest, error, verification = session.ask(ref, verify=verify)
             out[name] = decide_image(
                 container=name, reference=ref, providers=providers, images=images, resolved_digest=digest,
-                resolve_error=error, verification=verification, skip_verification=name in skip_verification,
-                containers_path=containers_path)
+                resolve_error=str(error) if error is not None else None, verification=verification,
+                skip_verification=name in skip_verification, containers_path=containers_path,
+                resolve_hint=error.hint if error is not None else "")
         return out
     finally:
         if owned:
@@ -70,10 +71,10 @@ class _Session:
         self._client = client
         self._providers = providers
         self._cache = cache
-        self._resolved: dict[str, tuple[str | None, str | None]] = {}
+        self._resolved: dict[str, tuple[str | None, RegistryError | None]] = {}
         self._verified: dict[tuple[str, str, str], Verification] = {}
 
-    def ask(self, ref: str, *, verify: bool) -> tuple[str | None, str | None, Verification | None]:
+    def ask(self, ref: str, *, verify: bool) -> tuple[str | None, RegistryError | None, Verification | None]:
         """The resolved digest (None when the reference has one), why resolving failed, and the verification."""
         try:
             image = parse_reference(ref)
@@ -85,13 +86,13 @@ class _Session:
             return resolved, error, None
         return resolved, error, self._verify(image, digest)
 
-    def _resolve(self, image: ImageName) -> tuple[str | None, str | None]:
+    def _resolve(self, image: ImageName) -> tuple[str | None, RegistryError | None]:
         if image.reference not in self._resolved:
             try:
                 digest = self._client.resolve(image.registry, image.repository, image.tag_or_default)
                 self._resolved[image.reference] = (digest, None)
             except RegistryError as failure:
-                self._resolved[image.reference] = (None, str(failure))
+                self._resolved[image.reference] = (None, failure)
         return self._resolved[image.reference]
 
     def _verify(self, image: ImageName, digest: str) -> Verification | None:

@@ -90,6 +90,14 @@ def sha256_of(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+def _login_hint(registry: str, wrong: bool = False) -> str:
+    """Where Lattice reads registry logins (`lattice.registry.auth_file`), for a refusal to say."""
+    verb = "check the login for" if wrong else "log in to"
+    return (f"{verb} `{registry}`: `docker login {registry}` (Lattice reads $REGISTRY_AUTH_FILE, "
+            "$DOCKER_CONFIG/config.json or ~/.docker/config.json; the controller, the Secret "
+            "`lattice-registry-auth` in `lattice-system`)")
+
+
 class RegistryClient:
     """One HTTP connection pool for every registry a check touches; tokens are kept per registry and scope.
 
@@ -107,6 +115,14 @@ class RegistryClient:
 
     def __enter__(self) -> RegistryClient:
         return self
+
+    def use_credentials(self, credentials: Mapping[str, tuple[str, str]]) -> None:
+        """Replace the credentials (a rotated login): tokens got with a registry's old login are dropped."""
+        new, old = dict(credentials), self._credentials
+        changed = {registry for registry in new.keys() | old.keys() if new.get(registry) != old.get(registry)}
+        self._credentials = new
+        for key in [key for key in list(self._tokens) if key[0] in changed]:
+            self._tokens.pop(key, None)
 
     def __exit__(self, *_: object) -> None:
         self.close()
@@ -211,7 +227,7 @@ class RegistryClient:
         if scheme.lower() == "basic":
             if credentials is None:
                 raise Unauthorized(f"registry `{registry}` requires a login for {what}",
-                                   f"give Lattice pull credentials for `{registry}`")
+                                   _login_hint(registry))
             return _basic(*credentials)
         if scheme.lower() != "bearer" or "realm" not in params:
             raise Unauthorized(f"registry `{registry}` refused {what} (401) with an authentication challenge "
@@ -232,8 +248,8 @@ class RegistryClient:
             raise Unauthorized(
                 f"the token service of registry `{registry}` refused a token for {query['scope']} "
                 f"({answer.status_code})",
-                f"check the pull credentials for `{registry}`" if credentials else
-                f"give Lattice pull credentials for `{registry}`")
+                _login_hint(registry, wrong=True) if credentials else
+                _login_hint(registry))
         token = _token(answer)
         if token is None:
             raise RegistryError(f"the token service `{realm}` of registry `{registry}` answered {answer.status_code} "
@@ -251,7 +267,7 @@ class RegistryClient:
             raise NotFound(f"registry `{registry}` has no {what} (404)")
         if status in (401, 403):
             raise Unauthorized(f"registry `{registry}` refused access to {what} ({status})",
-                               f"check the pull credentials for `{registry}`")
+                               _login_hint(registry, wrong=True))
         raise RegistryError(f"registry `{registry}` answered {status} for {what}")
 
 
