@@ -4,8 +4,11 @@ Events (from kopf's watches) only record what changed and mark the services it a
 applies the marked services in bursts, so a burst of changes costs one compile per affected service. What a
 change reaches: the service itself and every workload that names it or that it names (an edge, agreed or
 one-sided, always has one side naming the other); the services of a namespace whose quota or whose quota usage
-changed; everything when a policy, a provider or the platform changes. The compile is the CLI's: the same
-`check_fleet`, gates (`fleet.admit`) and `compile_workload`, so the cluster gets what `lattice compile` prints.
+changed; everything when a policy, a provider or the platform changes; the services an image gate refused,
+every 30 s and when the registry logins change (no watch event tells of a registry back up or a signature
+pushed later). Who names a workload comes from the fleet graph kept between bursts (`FleetMemo`). The compile
+is the CLI's: the same `check_fleet`, gates (`fleet.admit`) and `compile_workload`, so the cluster gets what
+`lattice compile` prints.
 """
 
 from __future__ import annotations
@@ -112,7 +115,9 @@ class Reconciler:
     auth_file: AuthFile | None = None
     """Registry logins, read again when the file changes (`lattice.registry.auth_file`)."""
     auth_problem: str = ""
+    """The last auth file problem logged (each is logged once)."""
     logins: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """The logins in use, to tell when the file brought new ones."""
     image_recheck: float = 30.0
     """Seconds between checks again of the services an image gate refused (see `recheck_images`)."""
     image_refused: set[Key] = field(default_factory=set)
