@@ -22,7 +22,7 @@ from tests.cluster.controller_process import RunningController, install_foreign_
 from tests.cluster.kube import wait_for
 from tests.registry.conftest import require_registry_binary
 from tests.registry.oci import Pusher, RegistryProcess, Signer, dsse_bundle, push_bundle, push_tag_signature
-from tests.registry.token_server import TokenServer
+from tests.registry.token_server import running_token_registry
 
 NAMESPACE = "private"
 LATTICE = "lattice.dev/v1alpha1"
@@ -35,17 +35,12 @@ def private_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple
     """A registry that answers only with a token from its token service, and the digest of a signed image."""
     require_registry_binary()
     folder = Path(tmp_path_factory.mktemp("private-registry"))
-    tokens = TokenServer(folder, username=USER, password=PASSWORD)
-    tokens.start()
-    registry = RegistryProcess(folder, extra_config=tokens.registry_auth_config())
-    registry.start()
-    pusher = Pusher(registry.url, {"Authorization": f"Bearer {tokens.token('repository:team/api:pull,push')}"})
-    digest = pusher.image("team/api", "v1", content=b"private api")
-    push_tag_signature(pusher, "team/api", digest, SIGNER)
-    push_bundle(pusher, "team/api", digest, dsse_bundle(digest, SIGNER))
-    yield registry, digest
-    registry.stop()
-    tokens.stop()
+    with running_token_registry(folder, username=USER, password=PASSWORD) as (registry, tokens):
+        pusher = Pusher(registry.url, {"Authorization": f"Bearer {tokens.token('repository:team/api:pull,push')}"})
+        digest = pusher.image("team/api", "v1", content=b"private api")
+        push_tag_signature(pusher, "team/api", digest, SIGNER)
+        push_bundle(pusher, "team/api", digest, dsse_bundle(digest, SIGNER))
+        yield registry, digest
 
 
 @pytest.fixture(scope="module")

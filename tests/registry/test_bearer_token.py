@@ -20,7 +20,7 @@ from lattice.registry.check import check_images
 from lattice.registry.client import RegistryClient, Unauthorized
 from tests.registry.conftest import require_registry_binary
 from tests.registry.oci import Pusher, RegistryProcess, Signer, dsse_bundle, push_bundle, push_tag_signature
-from tests.registry.token_server import SERVICE, TokenServer
+from tests.registry.token_server import SERVICE, TokenServer, running_token_registry
 
 USER, PASSWORD = "puller", "s3cret"
 SIGNER = Signer()
@@ -29,14 +29,9 @@ SIGNER = Signer()
 @pytest.fixture(scope="module")
 def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RegistryProcess, TokenServer]]:
     require_registry_binary()
-    folder = Path(tmp_path_factory.mktemp("token-registry"))
-    tokens = TokenServer(folder, username=USER, password=PASSWORD)
-    tokens.start()
-    registry = RegistryProcess(folder, extra_config=tokens.registry_auth_config())
-    registry.start()
-    yield registry, tokens
-    registry.stop()
-    tokens.stop()
+    with running_token_registry(Path(tmp_path_factory.mktemp("token-registry")), username=USER,
+                                password=PASSWORD) as both:
+        yield both
 
 
 def _push_signed(registry: RegistryProcess, tokens: TokenServer, repository: str) -> str:
@@ -132,10 +127,10 @@ def test_a_rotated_login_drops_the_tokens_of_the_old_one(token_registry: tuple[R
     with RegistryClient(credentials={registry.host: (USER, PASSWORD)}) as client:
         client.resolve(registry.host, "secured/rotated", "v1")
         asked = len(tokens.requests)
-        client.use_credentials({registry.host: (USER, PASSWORD)})  # unchanged: the token is kept
+        assert not client.use_credentials({registry.host: (USER, PASSWORD)})  # unchanged: the token is kept
         client.resolve(registry.host, "secured/rotated", "v1")
         assert len(tokens.requests) == asked
-        client.use_credentials({registry.host: (USER, "wrong")})  # changed: asked again, with the new login
+        assert client.use_credentials({registry.host: (USER, "wrong")})  # changed: asked again, with it
         with pytest.raises(Unauthorized, match="refused a token"):
             client.resolve(registry.host, "secured/rotated", "v1")
         assert len(tokens.requests) == asked + 1

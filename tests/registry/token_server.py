@@ -13,6 +13,8 @@ import datetime
 import json
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
+
+from tests.registry.oci import RegistryProcess
 
 ISSUER = "lattice-test-issuer"
 SERVICE = "lattice-test-registry"
@@ -99,3 +103,21 @@ class TokenServer:
         request.send_header("Content-Length", str(len(body)))
         request.end_headers()
         request.wfile.write(body)
+
+
+@contextmanager
+def running_token_registry(folder: Path, *, username: str, password: str
+                           ) -> Iterator[tuple[RegistryProcess, TokenServer]]:
+    """A real registry configured with `auth: token`, trusting a TokenServer of its own that grants `username`
+    with `password`; both are stopped on leaving."""
+    tokens = TokenServer(folder, username=username, password=password)
+    tokens.start()
+    try:
+        registry = RegistryProcess(folder, extra_config=tokens.registry_auth_config())
+        registry.start()
+        try:
+            yield registry, tokens
+        finally:
+            registry.stop()
+    finally:
+        tokens.stop()

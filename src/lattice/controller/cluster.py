@@ -99,19 +99,24 @@ class Cluster:
     async def apply(self, obj: Obj) -> Obj:
         """Server-side apply, taking the fields over from anyone who edited them by hand (drift is reverted)."""
         res = _resource(KINDS[(obj["apiVersion"], obj["kind"])])
-        applied = await retrying(lambda: self._send(
-            lambda: self.client.apply(res(obj), field_manager=naming.FIELD_MANAGER, force=True)))
+        applied = await self._retried(
+            lambda: self.client.apply(res(obj), field_manager=naming.FIELD_MANAGER, force=True))
         return dict(applied)
 
     async def _send(self, call: Callable[[], Awaitable[T]]) -> T:
+        """One request, once a slot of the in-flight limit is free."""
         async with self._in_flight:
             return await call()
+
+    async def _retried(self, call: Callable[[], Awaitable[T]]) -> T:
+        """An idempotent request, sent again after a transient failure; each attempt takes its own slot."""
+        return await retrying(lambda: self._send(call))
 
     async def delete(self, oid: ObjectId) -> None:
         api_version, kind, namespace, name = oid
         res = _resource(KINDS[(api_version, kind)])
         try:
-            await retrying(lambda: self._send(lambda: self.client.delete(res, name, namespace=namespace or None)))
+            await self._retried(lambda: self.client.delete(res, name, namespace=namespace or None))
         except Exception as error:
             if status_code(error) != 404:  # already gone is what we wanted
                 raise
@@ -131,8 +136,8 @@ class Cluster:
 
     async def patch_status(self, source: Any, name: str, namespace: str | None, status: Obj) -> None:
         """Replace the source's status (a merge patch of `status` on the status subresource)."""
-        await retrying(lambda: self._send(lambda: self.client.patch(
-            source.Status, name, {"status": status}, namespace=namespace or None, patch_type=PatchType.MERGE)))
+        await self._retried(lambda: self.client.patch(
+            source.Status, name, {"status": status}, namespace=namespace or None, patch_type=PatchType.MERGE))
 
     async def event(self, involved: Obj, type_: str, reason: str, message: str, now: dt.datetime) -> None:
         """A core/v1 Event about a source object (what `kubectl describe` shows). The same event again (a

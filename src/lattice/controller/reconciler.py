@@ -116,8 +116,6 @@ class Reconciler:
     """Registry logins, read again when the file changes (`lattice.registry.auth_file`)."""
     auth_problem: str = ""
     """The last auth file problem logged (each is logged once)."""
-    logins: dict[str, tuple[str, str]] = field(default_factory=dict)
-    """The logins in use, to tell when the file brought new ones."""
     image_recheck: float = 30.0
     """Seconds between checks again of the services an image gate refused (see `recheck_images`)."""
     image_refused: set[Key] = field(default_factory=set)
@@ -427,10 +425,8 @@ class Reconciler:
         if self.auth_file is None:
             return False
         try:
-            logins = self.auth_file.current()
-            changed = logins != self.logins
-            self.registry.use_credentials(logins)
-            self.logins, self.auth_problem = logins, ""
+            changed = self.registry.use_credentials(self.auth_file.current())
+            self.auth_problem = ""
             return changed
         except AuthFileError as error:
             self.metrics.failures.labels(reason="registry-auth").inc()

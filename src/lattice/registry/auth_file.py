@@ -58,8 +58,6 @@ def read_credentials(path: Path) -> Credentials:
     "no login"), naming the entry by its field path in the file."""
     try:
         return _read(path)
-    except AuthFileError:
-        raise
     except LatticeError as error:
         raise AuthFileError(path, error) from None
 

@@ -116,13 +116,15 @@ class RegistryClient:
     def __enter__(self) -> RegistryClient:
         return self
 
-    def use_credentials(self, credentials: Mapping[str, tuple[str, str]]) -> None:
-        """Replace the credentials (a rotated login): tokens got with a registry's old login are dropped."""
+    def use_credentials(self, credentials: Mapping[str, tuple[str, str]]) -> bool:
+        """Replace the credentials (a rotated login): tokens got with a registry's old login are dropped.
+        Whether any registry's login changed."""
         new, old = dict(credentials), self._credentials
         changed = {registry for registry in new.keys() | old.keys() if new.get(registry) != old.get(registry)}
         self._credentials = new
         for key in [key for key in list(self._tokens) if key[0] in changed]:
             self._tokens.pop(key, None)
+        return bool(changed)
 
     def __exit__(self, *_: object) -> None:
         self.close()
