@@ -7,15 +7,13 @@ One test only: it starts a second control plane beside the session's, on a 2-cor
 from __future__ import annotations
 
 import os
-import queue
 import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -32,34 +30,25 @@ STARTUP_TIMEOUT = 240.0  # the control plane, the loop and READY_TIMEOUT, with r
 
 @dataclass
 class Sandbox:
-    process: subprocess.Popen[str]
-    lines: queue.Queue[str | None] = field(default_factory=queue.Queue)
-    seen: list[str] = field(default_factory=list)
+    """The sandbox process, its output going to a file: no pipe to fill or to read from a thread, and what it
+    printed survives whatever happens to the test."""
 
-    def read(self) -> None:
-        """Every output line into `lines` (None at the end), from a thread: the pipe must never fill up."""
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.put(line)
-        self.lines.put(None)
+    process: subprocess.Popen[str]
+    log: Path
 
     def wait_for_line(self, start: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=1)
-            except queue.Empty:
-                continue
-            if line is None:
-                pytest.fail(f"the sandbox exited ({self.process.wait()}) before {start!r}:\n{self.output}")
-            self.seen.append(line)
-            if line.startswith(start):
+            if any(line.startswith(start) for line in self.output.splitlines()):
                 return
+            if self.process.poll() is not None:
+                pytest.fail(f"the sandbox exited ({self.process.returncode}) before {start!r}:\n{self.output}")
+            time.sleep(0.2)
         pytest.fail(f"no line starting {start!r} within {timeout:.0f} s:\n{self.output}")
 
     @property
     def output(self) -> str:
-        return "".join(self.seen)
+        return self.log.read_text()
 
 
 @pytest.fixture
@@ -67,11 +56,11 @@ def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
     require_control_plane()
     require_registry_binary()
     env = {**os.environ, "LATTICE_SANDBOX_KUBECONFIG": str(tmp_path / "kubeconfig"), "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen([sys.executable, "-m", "tests.cluster.sandbox"], cwd=ROOT, env=env, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    running = Sandbox(process)
-    threading.Thread(target=running.read, daemon=True).start()
-    yield running
+    log = tmp_path / "sandbox.out"
+    with log.open("w") as out:
+        process = subprocess.Popen([sys.executable, "-m", "tests.cluster.sandbox"], cwd=ROOT, env=env, text=True,
+                                   stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    yield Sandbox(process, log)
     if process.poll() is None:  # the test failed before its Ctrl-C
         process.send_signal(signal.SIGINT)
         try:
