@@ -132,3 +132,58 @@ def test_an_input_refused_before_the_compile_fails_with_its_problems() -> None:
     assert by_type(out)["Ready"]["reason"] == "CompileFailed"
     assert "spec.workload.containers.app.image: an image needs a registry" in out["message"]
     assert ("Warning", "CompileFailed") in [(t, r) for t, r, _ in st.transitions(None, out)]
+
+
+MEMBER = ObjectRef("LatticeMeshMember", "orders-db", "commerce")
+
+
+def test_a_mesh_member_is_ready_once_its_policies_are_applied() -> None:
+    """No Deployment of Lattice's runs its pods, so there is no rollout to wait for; what it compiled is there."""
+    policies = [{"kind": "CiliumNetworkPolicy"}, {"kind": "AuthorizationPolicy"}]
+    out = st.member_status(ServiceOutcome("cluster", MEMBER, objects=policies), [], 4, None, T0)
+    assert (out["phase"], out["observedGeneration"], out["message"]) == ("Ready", 4, "")
+    assert out["compiledResources"] == {"count": 2, "kinds": {"AuthorizationPolicy": 1, "CiliumNetworkPolicy": 1}}
+    assert [(c["type"], c["status"], c["reason"]) for c in out["conditions"]] == [
+        ("Ready", "True", "Applied"), ("DependenciesMatched", "True", "Matched")]
+    assert "cost" not in out  # no gate prices a member: its pods are someone else's
+
+
+def test_a_mesh_member_names_its_one_sided_edges_and_fails_with_its_problems() -> None:
+    member, api = ("commerce", "orders-db"), ("commerce", "api")
+    edge = OneSided(caller=api, callee=member, declared_by=api)
+    agreed_later = st.member_status(ServiceOutcome("cluster", MEMBER, objects=[{"kind": "CiliumNetworkPolicy"}]),
+                                    [edge], 1, None, T0)
+    assert agreed_later["phase"] == "Ready"  # a missing agreement is reported, the policies still hold
+    matched = by_type(agreed_later)["DependenciesMatched"]
+    assert matched["status"] == "False" and "api: {type: service, direction: inbound}" in matched["message"]
+    problem = Problem("spec.selector", "selects no labels", "add the labels of the member's pods")
+    failed = st.member_status(ServiceOutcome("cluster", MEMBER, errors=[problem]), [], 2, agreed_later, T1)
+    assert failed["phase"] == "Failed" and "spec.selector: selects no labels" in failed["message"]
+    assert by_type(failed)["Ready"]["reason"] == "CompileFailed"
+    assert ("Warning", "CompileFailed") in [(t, r) for t, r, _ in st.transitions(agreed_later, failed)]
+
+
+def test_a_platform_kind_is_ready_when_accepted_and_failed_with_what_refused_it() -> None:
+    accepted = st.accepted_status([], 3, None, T0)
+    assert accepted == {"phase": "Ready", "message": "", "observedGeneration": 3, "conditions": [
+        {"type": "Ready", "status": "True", "reason": "Accepted", "message": "", "observedGeneration": 3,
+         "lastTransitionTime": T0}]}
+    assert st.accepted_status([], 3, accepted, T1) == accepted  # nothing changed: nothing to write
+    problem = Problem("metadata.name", "the platform object must be named `default`", "rename it to `default`")
+    refused = st.accepted_status([problem], 4, accepted, T1)
+    assert refused["phase"] == "Failed" and "metadata.name: the platform object must be named" in refused["message"]
+    assert by_type(refused)["Ready"]["reason"] == "Invalid"
+    assert st.transitions(accepted, refused) == [("Warning", "Invalid", refused["message"])]
+    assert st.transitions(refused, st.accepted_status([], 5, refused, T1)) == [
+        ("Normal", "Accepted", "Ready: Accepted")]
+
+
+def test_a_kind_validated_but_not_compiled_says_nothing_was_created() -> None:
+    out = st.not_compiled_status("LatticeJob", [], 1, None, T0)
+    assert out["phase"] == "Failed" and out["compiledResources"] == {"count": 0, "kinds": {}}
+    assert by_type(out)["Ready"]["reason"] == "NotCompiled"
+    assert "does not compile it: nothing was created" in out["message"]
+    assert [t for t, _, _ in st.transitions(None, out)] == ["Warning"]  # told once, in `kubectl describe`
+    problem = Problem("spec.tasks", "required field `tasks` is missing", "add `tasks: ...`")
+    invalid = st.not_compiled_status("LatticeJob", [problem], 2, out, T1)
+    assert by_type(invalid)["Ready"]["reason"] == "Invalid" and "spec.tasks" in invalid["message"]

@@ -224,11 +224,8 @@ def _policy_problems(items: list[Sourced], authorization: FleetAuthorization) ->
     out = []
     for found in authorization.policy_set.problems:
         item = by_name.get(found.policy)
-        if item is not None:
-            problem = found.problem
-            out.append(Diagnostic(item.source, item.ref, Problem(
-                problem.path or "spec.policies", f"line {found.line} of the policies: {problem.message}",
-                problem.hint)))
+        if item is not None:  # the message starts with the line already (`policy_check`)
+            out.append(Diagnostic(item.source, item.ref, found.problem))
     return out
 
 

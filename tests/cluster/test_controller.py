@@ -287,3 +287,90 @@ def test_the_granted_rules_are_needed_a_missing_one_stops_it_and_restoring_it_re
         cluster.kube.apply(role)
     wait_for("needs-apps to be Ready once the rule is back", lambda: _phase(cluster, "needs-apps", "Ready"),
              timeout=60)
+
+
+def _source_status(cluster: Cluster, kind: str, name: str, namespace: str | None, phase: str) -> dict[str, Any] | None:
+    status = cluster.kube.get(LATTICE, kind, name, namespace).get("status") or {}
+    return status if status.get("phase") == phase else None
+
+
+def test_a_mesh_member_reports_its_policies_and_its_unagreed_edges(
+        cluster: Cluster, controller: RunningController) -> None:
+    """A LatticeMeshMember is Ready once its policies are applied; an edge its caller has not agreed to shows in
+    DependenciesMatched, and agreeing turns it True."""
+    member = {"apiVersion": LATTICE, "kind": "LatticeMeshMember", "metadata": {"name": "db", "namespace": NAMESPACE},
+              "spec": {"selector": {"app.kubernetes.io/name": "postgresql"}, "ports": {"pg": {"port": 5432}},
+                       "resources": {"db-client": {"type": "service", "direction": "inbound"}}}}
+    created = cluster.kube.apply(member)
+    status = wait_for("db to be Ready", lambda: _source_status(cluster, "LatticeMeshMember", "db", NAMESPACE,
+                                                              "Ready"), timeout=60)
+    assert status["observedGeneration"] == created["metadata"]["generation"]
+    assert status["compiledResources"]["kinds"]["CiliumNetworkPolicy"] == 1
+    assert _condition(status, "Ready")["reason"] == "Applied"
+    assert _condition(status, "DependenciesMatched")["status"] == "False"
+    assert "shop/db-client adds `db: {type: service" in _condition(status, "DependenciesMatched")["message"]
+    cluster.kube.get("cilium.io/v2", "CiliumNetworkPolicy", "db", NAMESPACE)  # what the status counts exists
+    cluster.kube.apply(service("db-client", resources={"db": {"type": "service"}}))
+
+    def matched() -> dict[str, Any] | None:
+        found = _source_status(cluster, "LatticeMeshMember", "db", NAMESPACE, "Ready")
+        return found if found and _condition(found, "DependenciesMatched")["status"] == "True" else None
+
+    wait_for("db's DependenciesMatched to turn True", matched, timeout=30)
+    member["spec"]["selector"] = {"app.kubernetes.io/name": "postgresql", "tier": "primary"}
+    changed = cluster.kube.apply(member)
+    def describes_the_new_generation() -> dict[str, Any] | None:
+        found = _source_status(cluster, "LatticeMeshMember", "db", NAMESPACE, "Ready")
+        return found if found and found["observedGeneration"] == changed["metadata"]["generation"] else None
+
+    wait_for("db's status to describe its new generation", describes_the_new_generation, timeout=30)
+
+
+def test_platform_objects_report_whether_they_were_accepted(cluster: Cluster, controller: RunningController) -> None:
+    """`kubectl get` answers for the platform's kinds too: the ImageProvider the tests use is Ready, a
+    LatticePlatform not named `default` is Failed with the fix, and a LatticeJob says that nothing was created."""
+    wait_for("the ImageProvider to be accepted", lambda: _source_status(
+        cluster, "ImageProvider", "example", None, "Ready"), timeout=30)
+    cluster.kube.apply({"apiVersion": LATTICE, "kind": "LatticePlatform", "metadata": {"name": "staging"},
+                        "spec": {}})
+    try:
+        status = wait_for("the misnamed LatticePlatform to fail", lambda: _source_status(
+            cluster, "LatticePlatform", "staging", None, "Failed"), timeout=30)
+        assert "metadata.name: the platform object must be named `default`" in status["message"]
+        assert "rename it to `default`" in status["message"]
+        events = cluster.kube.list("v1", "Event", "default", fieldSelector="involvedObject.name=staging")
+        assert any(e["type"] == "Warning" and e["reason"] == "Invalid" for e in events)
+    finally:
+        cluster.kube.delete(LATTICE, "LatticePlatform", "staging")
+    job = {"apiVersion": LATTICE, "kind": "LatticeJob", "metadata": {"name": "nightly", "namespace": NAMESPACE},
+           "spec": {"tasks": {"report": {"workload": {"containers": {"main": {
+               "image": IMAGE, "resources": {"limits": {"cpu": "100m", "memory": "64Mi"}}}}}}}}}
+    cluster.kube.apply(job)
+    status = wait_for("the LatticeJob's status", lambda: _source_status(
+        cluster, "LatticeJob", "nightly", NAMESPACE, "Failed"), timeout=30)
+    assert _condition(status, "Ready")["reason"] == "NotCompiled"
+    assert "nothing was created" in status["message"]
+
+
+def test_a_cedar_policy_that_does_not_validate_fails_with_its_line(
+        cluster: Cluster, controller: RunningController) -> None:
+    """While a CedarPolicy does not validate, the gate denies every request (a broken `forbid` must not allow);
+    the policy itself says why, and fixing it lets the services through again."""
+    broken = {"apiVersion": LATTICE, "kind": "CedarPolicy", "metadata": {"name": "typo"},
+              "spec": {"policies": "permit(principal, action, resource) when { principal.no_such_attribute };"}}
+    cluster.kube.apply(broken)
+    try:
+        status = wait_for("the broken CedarPolicy to fail", lambda: _source_status(
+            cluster, "CedarPolicy", "typo", None, "Failed"), timeout=30)
+        assert "spec.policies: line 1: `Lattice::Service` has no attribute `no_such_attribute`" in status["message"]
+        assert _condition(status, "Ready")["reason"] == "Invalid"
+        broken["spec"]["policies"] = "permit(principal, action, resource) when { false };"
+        fixed = cluster.kube.apply(broken)
+        status = wait_for("the fixed CedarPolicy to be accepted", lambda: _source_status(
+            cluster, "CedarPolicy", "typo", None, "Ready"), timeout=30)
+        assert status["observedGeneration"] == fixed["metadata"]["generation"]
+    finally:
+        cluster.kube.delete(LATTICE, "CedarPolicy", "typo")
+    cluster.kube.apply(service("after-typo"))
+    wait_for("a service to be admitted once the policy is gone", lambda: _phase(cluster, "after-typo", "Ready"),
+             timeout=60)

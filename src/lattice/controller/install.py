@@ -5,7 +5,7 @@ disruption budget, scrape target, default-deny policy), so it gets nothing the p
 application: its one deviation, a mounted ServiceAccount token, is permitted by a CedarPolicy shipped here, and
 its egress to the API server and to image registries is the one policy added by hand. RBAC grants exactly the
 verbs the controller uses: watch (get, list, watch) every Lattice kind and every kind it writes, server-side
-apply and delete what it writes (patch; create for the first apply), patch the status of LatticeServices,
+apply and delete what it writes (patch; create for the first apply), patch the status of every Lattice kind,
 create Events, kopf's peering objects for leader election, and read CRDs (kopf notices kinds installed later).
 It reads no Secret: registry logins come from the optional Secret `lattice-registry-auth` (type
 `kubernetes.io/dockerconfigjson`, what `kubectl create secret docker-registry` makes) that the platform creates
@@ -80,7 +80,8 @@ def cluster_role() -> Obj:
         by_group.setdefault(kind.group, []).append(kind.plural)
     rules: list[Obj] = [
         {"apiGroups": [API_GROUP], "resources": lattice_plurals, "verbs": ["get", "list", "watch"]},
-        {"apiGroups": [API_GROUP], "resources": ["latticeservices/status"], "verbs": ["get", "patch"]},
+        {"apiGroups": [API_GROUP], "resources": [f"{plural}/status" for plural in lattice_plurals],
+         "verbs": ["get", "patch"]},
         *({"apiGroups": [group], "resources": sorted(plurals),
            "verbs": ["get", "list", "watch", "create", "patch", "delete"]}
           for group, plurals in sorted(by_group.items())),

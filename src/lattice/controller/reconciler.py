@@ -58,6 +58,8 @@ log = logging.getLogger("lattice.controller")
 SourceId = tuple[str, str, str]  # (kind, namespace or "", name)
 WORKLOAD_KINDS = frozenset({"LatticeService", "LatticeMeshMember"})
 FLEET_WIDE_KINDS = frozenset({"CedarPolicy", "LatticePlatform", "SecretProvider", "ImageProvider"})
+NOT_COMPILED_KINDS = frozenset({"LatticeJob", "LatticeModel"})
+"""Validated and given a status that says nothing was created for them (`lattice.controller.status`)."""
 PLATFORM_OWNER = "platform"  # the owner key of the cluster-wide and per-namespace shared objects
 
 
@@ -105,7 +107,7 @@ class Reconciler:
     versions: dict[plan.ObjectId, tuple[str, int]] = field(default_factory=dict)
     """(resourceVersion, generation) each owned object had after our last write: our own echo is ignored."""
     deployments: dict[Key, Obj] = field(default_factory=dict)
-    written_status: dict[Key, Obj] = field(default_factory=dict)
+    written_status: dict[SourceId, Obj] = field(default_factory=dict)
     dirty: set[Key] = field(default_factory=set)
     status_dirty: set[Key] = field(default_factory=set)
     everything: bool = True
@@ -137,6 +139,7 @@ class Reconciler:
         before = self.sources.get(sid)
         if deleted:
             self.sources.pop(sid, None)
+            self.written_status.pop(sid, None)
             if kind in WORKLOAD_KINDS:
                 self._forget((sid[1], sid[2]), meta.get("uid", ""))
         elif before is not None and before.identity == identity:
@@ -186,7 +189,6 @@ class Reconciler:
             self.versions.pop(oid, None)
         self.compiled.pop(key, None)
         self.deployments.pop(key, None)
-        self.written_status.pop(key, None)
         self.image_facts.pop(key, None)
         self.last.pop(key, None)
 
@@ -309,7 +311,8 @@ class Reconciler:
             self.shared_failures += 1
             log.warning("applying the platform objects failed (%s); retrying in %.0f s", _describe(error), delay)
             self.metrics.failures.labels(reason="platform-objects").inc()
-            self._retry_shared_later(delay)
+            self._burst_later(delay)
+        await self._platform_statuses(result.errors)
         semaphore = asyncio.Semaphore(self.concurrency)
 
         one_sided: dict[Key, list[Any]] = {}
@@ -360,14 +363,15 @@ class Reconciler:
         return result, by_key
 
     def _refused_inputs(self, keys: set[Key], errors: list[Any]) -> dict[Key, ServiceOutcome]:
-        """The LatticeServices that never reached the compile (their spec did not parse, or a fleet-wide check
+        """The workloads that never reached the compile (their spec did not parse, or a fleet-wide check
         refused them): a Failed outcome with no objects and the problems that stopped them, for their status."""
         out = {}
         for key in keys:
-            source = self.sources.get(("LatticeService", *key))
-            if source is None:
+            kind = next((k for k in ("LatticeService", "LatticeMeshMember") if (k, *key) in self.sources), None)
+            if kind is None:
                 continue
-            ref = ObjectRef("LatticeService", key[1], key[0] or None)
+            source = self.sources[(kind, *key)]
+            ref = ObjectRef(kind, key[1], key[0] or None)
             problems = source.problems or [d.problem for d in errors if d.ref == ref] or [
                 Problem("", "refused by a fleet-wide check", "see the controller's log")]
             out[key] = ServiceOutcome("cluster", ref, errors=problems)
@@ -379,16 +383,17 @@ class Reconciler:
         semaphore = asyncio.Semaphore(self.concurrency)
 
         async def one(key: Key) -> None:
-            source = self.sources.get(("LatticeService", *key))
+            sid = ("LatticeService", *key)
+            source = self.sources.get(sid)
             if source is None:
                 return
-            previous = self.written_status.get(key, source.body.get("status") or {})
+            previous = self._previous_status(sid, source)
             generation = source.body["metadata"].get("generation", 0)
             if not previous or previous.get("observedGeneration") == generation:
                 return
             async with semaphore:
                 try:
-                    await self._patch_status(key, statuses.compiling(previous, generation))
+                    await self._patch_status(sid, statuses.compiling(previous, generation))
                 except Exception as error:  # only a progress note: the compile goes on without it
                     log.warning("marking %s/%s Compiling failed (%s)", key[0], key[1], _describe(error),
                                 extra={"object_namespace": key[0], "object_name": key[1]})
@@ -481,8 +486,7 @@ class Reconciler:
                     SOURCE_API_VERSION, kind, key[1], uid)))
             elif apply and outcome.gate is not None and outcome.gate.by_condition.get("Authorized"):
                 await self._revoke_secrets(uid, outcome)
-            if kind == "LatticeService":
-                await self._write_status(key, source, outcome, one_sided)
+            await self._write_status(key, source, outcome, one_sided)
             self.metrics.reconciles.labels(result="ok" if outcome.ok else "failed").inc()
             if not outcome.ok:
                 reason = "gate" if outcome.gate is not None and outcome.gate.errors else "compile"
@@ -494,9 +498,10 @@ class Reconciler:
             self.metrics.failures.labels(reason=f"api-{code}" if code else type(error).__name__).inc()
             self._retry_later(key)
 
-    def _retry_shared_later(self, delay: float) -> None:
-        """Another burst after `delay`: it re-applies the shared objects not yet applied and, nothing being
-        marked, compiles nothing again (a namespace missing for an hour must not re-derive the fleet every 2 s)."""
+    def _burst_later(self, delay: float) -> None:
+        """Another burst after `delay` with nothing marked: it compiles nothing again, re-applies the shared
+        objects not yet applied and writes the platform-side statuses not yet written (a namespace missing for an
+        hour must not re-derive the fleet every 2 s)."""
         async def later() -> None:
             await asyncio.sleep(delay)
             self.wake.set()
@@ -552,26 +557,71 @@ class Reconciler:
                 self.versions.pop(oid, None)
 
     async def _write_status(self, key: Key, source: _Source, outcome: ServiceOutcome, one_sided: list[Any]) -> None:
-        meta = source.body["metadata"]
-        previous = self.written_status.get(key, source.body.get("status") or {})
+        kind = outcome.ref.kind
+        generation = source.body["metadata"].get("generation", 0)
+        previous = self._previous_status((kind, *key), source)
         now = self.now()
-        new = statuses.status(outcome, one_sided, self.deployments.get(key), meta.get("generation", 0), previous,
-                              _stamp(now))
+        if kind == "LatticeService":
+            new = statuses.status(outcome, one_sided, self.deployments.get(key), generation, previous, _stamp(now))
+        else:
+            new = statuses.member_status(outcome, one_sided, generation, previous, _stamp(now))
+        await self._put_status((kind, *key), source, previous, new, now)
+
+    async def _platform_statuses(self, errors: list[Any]) -> None:
+        """The status of every source that is not a workload: accepted, refused (its own problems, or what a
+        fleet-wide check found in it), or validated and not compiled (LatticeJob, LatticeModel). Written only
+        when it changed; a failed write is tried again in a burst 2 s later (which compiles nothing new)."""
+        refused: dict[ObjectRef, list[Problem]] = {}
+        for diagnostic in errors:
+            if diagnostic.ref is not None and diagnostic.ref.kind not in WORKLOAD_KINDS:
+                refused.setdefault(diagnostic.ref, []).append(diagnostic.problem)
+        semaphore = asyncio.Semaphore(self.concurrency)
+
+        async def one(sid: SourceId, source: _Source) -> None:
+            kind, namespace, name = sid
+            generation = source.body["metadata"].get("generation", 0)
+            previous = self._previous_status(sid, source)
+            problems = source.problems or refused.get(ObjectRef(kind, name, namespace or None), [])
+            stamp = _stamp(now := self.now())
+            new = statuses.not_compiled_status(kind, problems, generation, previous, stamp) \
+                if kind in NOT_COMPILED_KINDS else statuses.accepted_status(problems, generation, previous, stamp)
+            async with semaphore:
+                try:
+                    await self._put_status(sid, source, previous, new, now)
+                except Exception as error:
+                    log.warning("writing the status of %s %s failed (%s)", kind, "/".join(filter(None, sid[1:])),
+                                _describe(error), extra={"object_namespace": namespace, "object_name": name})
+                    self.metrics.failures.labels(reason="status").inc()
+                    self._burst_later(2.0)
+
+        await asyncio.gather(*(one(sid, source) for sid, source in list(self.sources.items())
+                               if sid[0] not in WORKLOAD_KINDS))
+
+    def _previous_status(self, sid: SourceId, source: _Source) -> Obj:
+        """What we last wrote, else what the object carried when we first saw it (a restart rewrites nothing)."""
+        written = self.written_status.get(sid)
+        return written if written is not None else source.body.get("status") or {}
+
+    async def _put_status(self, sid: SourceId, source: _Source, previous: Mapping[str, Any], new: Obj,
+                          now: dt.datetime) -> None:
+        """Write `new` if it differs from `previous`, and an Event for each condition that failed or recovered."""
         if new == previous:
             return
-        await self._patch_status(key, new)
+        await self._patch_status(sid, new)
         for type_, reason, message in statuses.transitions(previous, new):
             try:
                 await self.cluster.event(source.body, type_, reason, message, now)
             except Exception as error:  # the status says it already; an Event is not worth a second reconcile
-                log.warning("recording the %s Event of %s/%s failed (%s)", reason, key[0], key[1], _describe(error),
-                            extra={"object_namespace": key[0], "object_name": key[1]})
+                log.warning("recording the %s Event of %s %s failed (%s)", reason, sid[0],
+                            "/".join(filter(None, sid[1:])), _describe(error),
+                            extra={"object_namespace": sid[1], "object_name": sid[2]})
                 self.metrics.failures.labels(reason="event").inc()
 
-    async def _patch_status(self, key: Key, new: Obj) -> None:
-        res = source_kind("LatticeService", SOURCE_KINDS["LatticeService"].PLURAL, True)
-        await self.cluster.patch_status(res, key[1], key[0], new)
-        self.written_status[key] = new
+    async def _patch_status(self, sid: SourceId, new: Obj) -> None:
+        kind, namespace, name = sid
+        model = SOURCE_KINDS[kind]
+        await self.cluster.patch_status(source_kind(kind, model.PLURAL, model.NAMESPACED), name, namespace, new)
+        self.written_status[sid] = new
 
 
 def _describe(error: BaseException) -> str:

@@ -13,6 +13,12 @@ service that already has a status changes, so a stale `Ready` never describes a 
 `Pending` once the compile is applied and the workload is not yet serving (its rollout is in progress), as a
 Pod is Pending until its containers run; `Ready`; `Failed` when the input, a gate or the compile refused it
 (what runs keeps running; nothing new is applied).
+
+The other kinds report a status too, so that `kubectl get` answers for every object a team or the platform
+writes: a LatticeMeshMember is `Ready` once its policies are applied (there is no rollout of ours to wait for);
+a platform-side kind (CedarPolicy, LatticePlatform, SecretProvider, ImageProvider, LatticeQuota) is `Ready`
+when accepted and `Failed` with the problems that refused it; a LatticeJob or LatticeModel, validated but not
+compiled by this version, says so instead of showing nothing.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ Obj = dict[str, Any]
 READY, AUTHORIZED, IMAGES_VERIFIED, QUOTA_AVAILABLE, DEPENDENCIES_MATCHED = (
     "Ready", "Authorized", "ImagesVerified", "QuotaAvailable", "DependenciesMatched")
 CONDITION_TYPES = (READY, AUTHORIZED, IMAGES_VERIFIED, QUOTA_AVAILABLE, DEPENDENCIES_MATCHED)
-FAILURE_REASONS = frozenset({"GateFailed", "CompileFailed", "ProgressDeadlineExceeded"})
+FAILURE_REASONS = frozenset({"GateFailed", "CompileFailed", "ProgressDeadlineExceeded", "Invalid", "NotCompiled"})
 """The reasons a False `Ready` is a failure (anything else is a rollout in progress)."""
 _MESSAGE_LIMIT = 32768  # metav1.Condition.message maxLength
 
@@ -89,12 +95,7 @@ def conditions(outcome: ServiceOutcome, one_sided: Sequence[OneSided], deploymen
             detail = {AUTHORIZED: gate.authorized, IMAGES_VERIFIED: gate.images, QUOTA_AVAILABLE: gate.quota}[type_] \
                 if gate is not None else "-"
             out.append(_condition(type_, True, ok_reason, detail if detail != "-" else "", generation))
-    if one_sided:
-        lines = [f"{show(edge.caller)} -> {show(edge.callee)}: {show(edge.missing)} adds `{edge.stanza()}`"
-                 for edge in one_sided]
-        out.append(_condition(DEPENDENCIES_MATCHED, False, "OneSided", "; ".join(lines), generation))
-    else:
-        out.append(_condition(DEPENDENCIES_MATCHED, True, "Matched", "every declared edge is agreed", generation))
+    out.append(_dependencies(one_sided, generation))
     if not outcome.ok:
         failed_gate = any(by_gate.get(t) for t in (AUTHORIZED, IMAGES_VERIFIED, QUOTA_AVAILABLE))
         out.insert(0, _condition(READY, False, "GateFailed" if failed_gate else "CompileFailed",
@@ -103,6 +104,14 @@ def conditions(outcome: ServiceOutcome, one_sided: Sequence[OneSided], deploymen
         state = rollout(deployment)
         out.insert(0, _condition(READY, state.ready, state.reason, state.message, generation))
     return out
+
+
+def _dependencies(one_sided: Sequence[OneSided], generation: int) -> Obj:
+    if not one_sided:
+        return _condition(DEPENDENCIES_MATCHED, True, "Matched", "every declared edge is agreed", generation)
+    lines = [f"{show(edge.caller)} -> {show(edge.callee)}: {show(edge.missing)} adds `{edge.stanza()}`"
+             for edge in one_sided]
+    return _condition(DEPENDENCIES_MATCHED, False, "OneSided", "; ".join(lines), generation)
 
 
 def merge_conditions(new: Sequence[Obj], old: Sequence[Mapping[str, Any]], now: str) -> list[Obj]:
@@ -125,21 +134,57 @@ def phase(outcome: ServiceOutcome, deployment: Mapping[str, Any] | None) -> str:
 def status(outcome: ServiceOutcome, one_sided: Sequence[OneSided], deployment: Mapping[str, Any] | None,
            generation: int, previous: Mapping[str, Any] | None, now: str) -> Obj:
     """The whole `status` of a LatticeService; equal to `previous` when nothing changed."""
-    kinds = Counter(obj["kind"] for obj in outcome.objects)
-    new_conditions = conditions(outcome, one_sided, deployment, generation)
-    current = phase(outcome, deployment)
-    ready = new_conditions[0]
-    out: Obj = {
-        "phase": current,
-        "message": ready["message"] if current != "Ready" else "",
-        "observedGeneration": generation,
-        "compiledResources": {"count": len(outcome.objects), "kinds": dict(sorted(kinds.items()))},
-        "conditions": merge_conditions(new_conditions, (previous or {}).get("conditions") or [], now),
-    }
+    out = _whole(phase(outcome, deployment), conditions(outcome, one_sided, deployment, generation), generation,
+                 previous, now, outcome.objects)
     gate = outcome.gate
     if gate is not None and gate.demand is not None:
         out["cost"] = {"hourly": f"{gate.demand.cost_per_hour:.4f}"}
     return out
+
+
+def _whole(phase_: str, new_conditions: list[Obj], generation: int, previous: Mapping[str, Any] | None, now: str,
+           objects: Sequence[Obj] | None) -> Obj:
+    out: Obj = {"phase": phase_, "message": new_conditions[0]["message"] if phase_ != "Ready" else "",
+                "observedGeneration": generation}
+    if objects is not None:
+        kinds = Counter(obj["kind"] for obj in objects)
+        out["compiledResources"] = {"count": len(objects), "kinds": dict(sorted(kinds.items()))}
+    out["conditions"] = merge_conditions(new_conditions, (previous or {}).get("conditions") or [], now)
+    return out
+
+
+def member_status(outcome: ServiceOutcome, one_sided: Sequence[OneSided], generation: int,
+                  previous: Mapping[str, Any] | None, now: str) -> Obj:
+    """A LatticeMeshMember's status: `Ready` once its policies are applied (its pods are someone else's
+    rollout), `Failed` when the input or the compile refused it; and whether its declared edges are agreed."""
+    if outcome.ok:
+        ready = _condition(READY, True, "Applied", "its network and mesh policies are applied", generation)
+    else:
+        ready = _condition(READY, False, "CompileFailed", _problems_text(outcome.errors), generation)
+    return _whole("Ready" if outcome.ok else "Failed", [ready, _dependencies(one_sided, generation)], generation,
+                  previous, now, outcome.objects)
+
+
+def accepted_status(problems: Sequence[Problem], generation: int, previous: Mapping[str, Any] | None,
+                    now: str) -> Obj:
+    """A platform-side kind's status: `Ready` when accepted, else `Failed` with what refused it (a CedarPolicy
+    that does not validate, a second LatticePlatform, a spec that does not parse)."""
+    if problems:
+        ready = _condition(READY, False, "Invalid", _problems_text(problems), generation)
+    else:
+        ready = _condition(READY, True, "Accepted", "", generation)
+    return _whole("Failed" if problems else "Ready", [ready], generation, previous, now, None)
+
+
+def not_compiled_status(kind: str, problems: Sequence[Problem], generation: int, previous: Mapping[str, Any] | None,
+                        now: str) -> Obj:
+    """A kind this version validates but does not compile: `Failed`, saying that nothing was created for it (a
+    spec that does not parse says why instead)."""
+    if problems:
+        return accepted_status(problems, generation, previous, now)
+    ready = _condition(READY, False, "NotCompiled", f"this version of Lattice validates a {kind} but does not "
+                       "compile it: nothing was created for it", generation)
+    return _whole("Failed", [ready], generation, previous, now, [])
 
 
 def compiling(previous: Mapping[str, Any], generation: int) -> Obj:
