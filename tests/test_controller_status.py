@@ -187,3 +187,12 @@ def test_a_kind_validated_but_not_compiled_says_nothing_was_created() -> None:
     problem = Problem("spec.tasks", "required field `tasks` is missing", "add `tasks: ...`")
     invalid = st.not_compiled_status("LatticeJob", [problem], 2, out, T1)
     assert by_type(invalid)["Ready"]["reason"] == "Invalid" and "spec.tasks" in invalid["message"]
+
+
+def test_an_accepted_quota_states_its_usage_in_its_message() -> None:
+    usage = "used by 2 workloads: cpu 3 of 4, memory 4Gi of 8Gi"
+    out = st.accepted_status([], 1, None, T0, usage)
+    assert out["phase"] == "Ready" and out["message"] == usage and by_type(out)["Ready"]["message"] == usage
+    more = st.accepted_status([], 1, out, T1, "used by 3 workloads: cpu 4 of 4, memory 5Gi of 8Gi")
+    assert by_type(more)["Ready"]["lastTransitionTime"] == T0  # only the message moved
+    assert st.transitions(out, more) == []  # usage moving is no Event

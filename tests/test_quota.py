@@ -13,7 +13,7 @@ from lattice.api.platform import LatticePlatformSpec
 from lattice.api.quota import LatticeQuota
 from lattice.api.service import LatticeService
 from lattice.errors import LatticeError
-from lattice.gates.quota import Quota, admit, demand
+from lattice.gates.quota import Quota, admit, demand, describe_usage
 
 PLATFORM = LatticePlatformSpec.model_validate({"rates": {"cpu": 0.04, "memory": 0.005, "gpu": {"nvidia-h100": 2.5}},
                                                "gpu": {"products": {"nvidia-h100": ["NVIDIA-H100-80GB-HBM3"]}}})
@@ -131,3 +131,19 @@ def test_a_limit_the_gate_does_not_count_is_refused(key: str, hint: str) -> None
         quota({key: "1"})
     [problem] = caught.value.problems
     assert problem.path == f"spec.limits.{key}" and hint in problem.hint
+
+
+def test_the_usage_a_quota_reports_is_what_the_gate_counted() -> None:
+    """A LatticeQuota's status states what its admitted services use, by the gate's own count (the most pods),
+    so that the refusal a new service gets adds up with what `kubectl get` shows."""
+    fleet = [service("a", cpu="1", memory="1Gi", replicas=2), service("web", cpu="250m", memory="512Mi",
+                                                                         autoscaling={"max": 4}),
+             service("too-big", cpu="4")]
+    budget = quota({"cpu": "4", "memory": "8Gi"})
+    demands = [demand(s, PLATFORM) for s in fleet]
+    refused = admit(demands, [budget])
+    assert list(refused) == [("commerce", "too-big")]
+    admitted = [d for d in demands if (d.namespace, d.name) not in refused]
+    assert describe_usage(budget.spec, admitted) == "used by 2 workloads: cpu 3 of 4, memory 4Gi of 8Gi"
+    assert "used 3 by 2 workloads" in refused[("commerce", "too-big")][0].message  # the same count
+    assert describe_usage(quota({"cost": "1"}).spec, []) == "used by 0 workloads: cost 0/h of 1/h"

@@ -294,7 +294,8 @@ def report(waiting: Waiting, began: float, folder: Path, target: Path) -> None:
         say(f"every LatticeService Ready {elapsed:.1f} s after start")
     say(f"$ kubectl get ls -A\n{kubectl(folder, target, 'get', 'ls', '-A').rstrip()}")
     say(f"try it:\n  export KUBECONFIG={target}\n  export PATH={folder}:$PATH\n"
-        "  kubectl get ls -A\n  kubectl describe ls payments -n commerce")
+        "  kubectl get ls -A\n  kubectl describe ls payments -n commerce\n"
+        "  kubectl get lattice -A        # every Lattice kind, each with its status")
 
 
 # --- the foreground ----------------------------------------------------------------------------------------

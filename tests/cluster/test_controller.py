@@ -374,3 +374,33 @@ def test_a_cedar_policy_that_does_not_validate_fails_with_its_line(
     cluster.kube.apply(service("after-typo"))
     wait_for("a service to be admitted once the policy is gone", lambda: _phase(cluster, "after-typo", "Ready"),
              timeout=60)
+
+
+def test_a_quota_reports_what_its_admitted_services_use(cluster: Cluster, controller: RunningController) -> None:
+    """The usage in a LatticeQuota's status is the gate's own count: a refused service is not in it, and the
+    refusal it gets states the same figure."""
+    namespace = "budgeted"
+    cluster.ensure_namespace(namespace)
+    cluster.kube.apply({"apiVersion": LATTICE, "kind": "LatticeQuota", "metadata": {"name": "team",
+                        "namespace": namespace}, "spec": {"limits": {"cpu": "500m"}}})
+
+    def in_budgeted(name: str, replicas: int) -> dict[str, Any]:
+        svc = service(name, replicas=replicas)
+        svc["metadata"]["namespace"] = namespace
+        return svc
+
+    cluster.kube.apply(in_budgeted("base", 2))  # admitted first: the gate admits in name order (`compile_order`)
+    cluster.kube.apply(in_budgeted("large", 10))
+    refused = wait_for("large to be refused", lambda: _source_status(
+        cluster, "LatticeService", "large", namespace, "Failed"), timeout=60)
+    assert "cpu limit 0.5, used 0.2 by 1 workload, large asks 1 (10 × 0.1)" in refused["message"], refused["message"]
+    def quota_message(starts: str) -> dict[str, Any] | None:
+        found = _source_status(cluster, "LatticeQuota", "team", namespace, "Ready")
+        return found if found and found["message"].startswith(starts) else None
+
+    status = wait_for("the quota's usage", lambda: quota_message("used by 1 workload"), timeout=30)
+    assert status["message"] == "used by 1 workload: cpu 0.2 of 0.5"
+    cluster.kube.delete(LATTICE, "LatticeService", "large", namespace)
+    cluster.kube.delete(LATTICE, "LatticeService", "base", namespace)
+    wait_for("the quota's usage to drop to nothing", lambda: quota_message("used by 0 workloads: cpu 0 of 0.5"),
+             timeout=30)

@@ -25,6 +25,7 @@ from lattice.api import parse_resource
 from lattice.api.base import Resource
 from lattice.api.mesh_member import LatticeMeshMember
 from lattice.api.parse import KINDS as SOURCE_KINDS
+from lattice.api.quota import LatticeQuota
 from lattice.api.service import LatticeService
 from lattice.collector import collector_paused
 from lattice.compiler import CompileContext, naming
@@ -47,6 +48,7 @@ from lattice.fleet import (
 )
 from lattice.gates.admission import skip_verification
 from lattice.gates.images import ImageCheck
+from lattice.gates.quota import Demand, describe_usage
 from lattice.graph import Key, target_of
 from lattice.registry.auth_file import AuthFile, AuthFileError
 from lattice.registry.check import check_images
@@ -128,6 +130,8 @@ class Reconciler:
     last: dict[Key, tuple[ServiceOutcome, list[Any]]] = field(default_factory=dict)
     """Each workload's last outcome and one-sided edges: a rollout's progress only rewrites status from them."""
     seeded_kinds: set[plan.Kind] = field(default_factory=set)
+    quota_admitted: dict[str, list[Demand]] = field(default_factory=dict)
+    """By namespace, the demands of the services its quotas admitted in the last burst (their usage)."""
     memo: FleetMemo = field(default_factory=FleetMemo)
     """The graph's declarations between bursts (updated for the workloads that changed)."""
 
@@ -336,6 +340,10 @@ class Reconciler:
         ordered = admit(compile_order(checked), context, self.image_facts)
         self.image_refused = {(item.ref.namespace or "", item.ref.name) for item in ordered
                               if item.gate is not None and item.gate.by_condition.get("ImagesVerified")}
+        self.quota_admitted = {}
+        for item in ordered:
+            if item.gate is not None and item.gate.quota == "ok" and item.gate.demand is not None:
+                self.quota_admitted.setdefault(item.gate.demand.namespace, []).append(item.gate.demand)
         results: list[ServiceOutcome | None] = []
         for item in ordered:
             key = (item.ref.namespace or "", item.ref.name)
@@ -583,8 +591,12 @@ class Reconciler:
             previous = self._previous_status(sid, source)
             problems = source.problems or refused.get(ObjectRef(kind, name, namespace or None), [])
             stamp = _stamp(now := self.now())
-            new = statuses.not_compiled_status(kind, problems, generation, previous, stamp) \
-                if kind in NOT_COMPILED_KINDS else statuses.accepted_status(problems, generation, previous, stamp)
+            if kind in NOT_COMPILED_KINDS:
+                new = statuses.not_compiled_status(kind, problems, generation, previous, stamp)
+            else:
+                detail = describe_usage(source.parsed.spec, self.quota_admitted.get(namespace, [])) \
+                    if isinstance(source.parsed, LatticeQuota) else ""
+                new = statuses.accepted_status(problems, generation, previous, stamp, detail)
             async with semaphore:
                 try:
                     await self._put_status(sid, source, previous, new, now)

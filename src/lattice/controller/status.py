@@ -17,8 +17,8 @@ Pod is Pending until its containers run; `Ready`; `Failed` when the input, a gat
 The other kinds report a status too, so that `kubectl get` answers for every object a team or the platform
 writes: a LatticeMeshMember is `Ready` once its policies are applied (there is no rollout of ours to wait for);
 a platform-side kind (CedarPolicy, LatticePlatform, SecretProvider, ImageProvider, LatticeQuota) is `Ready`
-when accepted and `Failed` with the problems that refused it; a LatticeJob or LatticeModel, validated but not
-compiled by this version, says so instead of showing nothing.
+when accepted (a LatticeQuota's message then states its usage) and `Failed` with the problems that refused it;
+a LatticeJob or LatticeModel, validated but not compiled by this version, says so instead of showing nothing.
 """
 
 from __future__ import annotations
@@ -166,14 +166,18 @@ def member_status(outcome: ServiceOutcome, one_sided: Sequence[OneSided], genera
 
 
 def accepted_status(problems: Sequence[Problem], generation: int, previous: Mapping[str, Any] | None,
-                    now: str) -> Obj:
+                    now: str, detail: str = "") -> Obj:
     """A platform-side kind's status: `Ready` when accepted, else `Failed` with what refused it (a CedarPolicy
-    that does not validate, a second LatticePlatform, a spec that does not parse)."""
+    that does not validate, a second LatticePlatform, a spec that does not parse). `detail` is what an
+    accepted one has to say (a LatticeQuota's usage), in its message and its Ready condition's."""
     if problems:
         ready = _condition(READY, False, "Invalid", _problems_text(problems), generation)
     else:
-        ready = _condition(READY, True, "Accepted", "", generation)
-    return _whole("Failed" if problems else "Ready", [ready], generation, previous, now, None)
+        ready = _condition(READY, True, "Accepted", detail, generation)
+    out = _whole("Failed" if problems else "Ready", [ready], generation, previous, now, None)
+    if not problems:
+        out["message"] = ready["message"]
+    return out
 
 
 def not_compiled_status(kind: str, problems: Sequence[Problem], generation: int, previous: Mapping[str, Any] | None,

@@ -112,6 +112,21 @@ def admit(demands: Sequence[Demand], quotas: Iterable[Quota]) -> dict[tuple[str,
     return refused
 
 
+def describe_usage(quota: LatticeQuotaSpec, admitted: Iterable[Demand]) -> str:
+    """What the admitted services of the quota's namespace use of each limit, as the gate counted it (their
+    most pods): `used by 2 workloads: cpu 1.5 of 4, memory 3Gi of 8Gi`. `admitted` are the namespace's
+    services the quota admitted (each quota of a namespace admits the same ones: all must hold)."""
+    used = _Usage()
+    for ask in admitted:
+        used.workloads += 1
+        for resource in quota.limits:
+            used.amounts[resource] = used.amounts.get(resource, Decimal(0)) + ask.total(resource)
+    amounts = ", ".join(f"{resource} {_show(resource, used.amounts.get(resource, Decimal(0)))} of "
+                        f"{_show(resource, _amount(resource, text))}"
+                        for resource, text in sorted(quota.limits.items()))
+    return f"used by {used.workloads} workload{'' if used.workloads == 1 else 's'}: {amounts}"
+
+
 def _problems(quota: Quota, ask: Demand, used: _Usage) -> list[Problem]:
     out = []
     shown = f"quota {quota.namespace}/{quota.name}"
