@@ -12,15 +12,21 @@ import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import yaml
+from typer.testing import CliRunner
 
+from lattice.cli.main import app
 from lattice.controller import install
+from lattice.fleet import FleetResult
 from tests.cluster.controlplane import free_port
 from tests.cluster.foreign_crds import crds_for
 from tests.cluster.kube import ApiError, Kube, install_crds
+
+if TYPE_CHECKING:
+    from tests.cluster.conftest import Cluster
 
 LATTICE = str(Path(sys.executable).with_name("lattice"))
 # Namespaced, as its CRD is: the controller watches ServiceMonitors, which the examples only emit under the
@@ -37,6 +43,19 @@ def install_foreign_crds(kube: Kube, objects: Iterable[dict[str, Any]]) -> list[
     install_crds(kube, crds)
     kube.forget_discovery()
     return crds
+
+
+def install_lattice_for_tests(cluster: Cluster, fleet: FleetResult, namespace: str) -> None:
+    """What every controller test starts from: the foreign CRDs and the platform namespaces the examples' objects
+    need (so that nothing else retries), `lattice install` (the CLI, in-process) and the test's namespace."""
+    cluster.require_simulated_nodes()
+    install_foreign_crds(cluster.kube, fleet.objects)
+    for name in {o["metadata"].get("namespace") for o in fleet.cluster_objects} - {None}:
+        cluster.ensure_namespace(name)
+    installed = CliRunner().invoke(app, ["install", "--kubeconfig", str(cluster.kubeconfig)])
+    assert installed.exit_code == 0, installed.stderr
+    cluster.kube.forget_discovery()
+    cluster.ensure_namespace(namespace)
 
 
 def ensure_namespace(kube: Kube, name: str) -> None:

@@ -8,13 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from lattice.cli.main import app
 from lattice.controller import install
 from lattice.fleet import FleetResult
 from tests.cluster.conftest import Cluster
-from tests.cluster.controller_process import RunningController, install_foreign_crds, service_account_kubeconfig
+from tests.cluster.controller_process import RunningController, install_lattice_for_tests, service_account_kubeconfig
 from tests.cluster.kube import ApiError, wait_for
 
 NAMESPACE = "shop"
@@ -25,14 +23,7 @@ LATTICE = "lattice.dev/v1alpha1"
 @pytest.fixture(scope="module")
 def controller(cluster: Cluster, examples_fleet: FleetResult, tmp_path_factory: pytest.TempPathFactory
                ) -> Iterator[RunningController]:
-    cluster.require_simulated_nodes()
-    install_foreign_crds(cluster.kube, examples_fleet.objects)
-    for namespace in {o["metadata"].get("namespace") for o in examples_fleet.cluster_objects} - {None}:
-        cluster.ensure_namespace(namespace)
-    installed = CliRunner().invoke(app, ["install", "--kubeconfig", str(cluster.kubeconfig)])
-    assert installed.exit_code == 0, installed.stderr
-    cluster.kube.forget_discovery()
-    cluster.ensure_namespace(NAMESPACE)
+    install_lattice_for_tests(cluster, examples_fleet, NAMESPACE)
     cluster.kube.apply({"apiVersion": LATTICE, "kind": "ImageProvider", "metadata": {"name": "example"},
                         "spec": {"registry": "registry.example.com", "trust": {"enforce": False}}})
     kubeconfig = service_account_kubeconfig(cluster.kube, cluster.kubeconfig, tmp_path_factory.mktemp("controller"))

@@ -11,12 +11,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from typer.testing import CliRunner
 
-from lattice.cli.main import app
 from lattice.fleet import FleetResult
 from tests.cluster.conftest import Cluster
-from tests.cluster.controller_process import RunningController, install_foreign_crds, service_account_kubeconfig
+from tests.cluster.controller_process import RunningController, install_lattice_for_tests, service_account_kubeconfig
 from tests.cluster.faults import FaultProxy
 from tests.cluster.kube import wait_for
 from tests.cluster.test_controller import LATTICE, NAMESPACE, _phase, service
@@ -27,14 +25,8 @@ SERVICES = [f"faulty-{k}" for k in range(8)]
 @pytest.fixture(scope="module")
 def proxy(cluster: Cluster, examples_fleet: FleetResult, tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[tuple[FaultProxy, RunningController]]:
-    cluster.require_simulated_nodes()
+    install_lattice_for_tests(cluster, examples_fleet, NAMESPACE)
     assert cluster.plane is not None
-    install_foreign_crds(cluster.kube, examples_fleet.objects)
-    for namespace in {o["metadata"].get("namespace") for o in examples_fleet.cluster_objects} - {None}:
-        cluster.ensure_namespace(namespace)
-    installed = CliRunner().invoke(app, ["install", "--kubeconfig", str(cluster.kubeconfig)])
-    assert installed.exit_code == 0, installed.stderr
-    cluster.ensure_namespace(NAMESPACE)
     cluster.kube.apply({"apiVersion": LATTICE, "kind": "ImageProvider", "metadata": {"name": "example"},
                         "spec": {"registry": "registry.example.com", "trust": {"enforce": False}}})
     folder = tmp_path_factory.mktemp("faults")

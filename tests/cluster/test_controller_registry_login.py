@@ -13,12 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from lattice.cli.main import app
 from lattice.fleet import FleetResult
 from tests.cluster.conftest import Cluster
-from tests.cluster.controller_process import RunningController, install_foreign_crds, service_account_kubeconfig
+from tests.cluster.controller_process import RunningController, install_lattice_for_tests, service_account_kubeconfig
 from tests.cluster.kube import wait_for
 from tests.registry.conftest import require_registry_binary
 from tests.registry.oci import Pusher, RegistryProcess, Signer, dsse_bundle, push_bundle, push_tag_signature
@@ -51,14 +49,7 @@ def login_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def controller(cluster: Cluster, examples_fleet: FleetResult, login_file: Path,
                tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningController]:
-    cluster.require_simulated_nodes()
-    install_foreign_crds(cluster.kube, examples_fleet.objects)
-    for namespace in {o["metadata"].get("namespace") for o in examples_fleet.cluster_objects} - {None}:
-        cluster.ensure_namespace(namespace)  # where the platform objects go, so that nothing else retries
-    installed = CliRunner().invoke(app, ["install", "--kubeconfig", str(cluster.kubeconfig)])
-    assert installed.exit_code == 0, installed.stderr
-    cluster.kube.forget_discovery()
-    cluster.ensure_namespace(NAMESPACE)
+    install_lattice_for_tests(cluster, examples_fleet, NAMESPACE)
     kubeconfig = service_account_kubeconfig(cluster.kube, cluster.kubeconfig, tmp_path_factory.mktemp("controller"))
     running = RunningController(kubeconfig, "--standalone", "--registry-auth", str(login_file))
     wait_for("the controller's /healthz", running.healthy, timeout=30)

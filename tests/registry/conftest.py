@@ -32,10 +32,8 @@ def require_registry_binary() -> None:
 @pytest.fixture(scope="session")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryProcess]:
     require_registry_binary()
-    process = RegistryProcess(Path(tmp_path_factory.mktemp("registry")))
-    process.start()
-    yield process
-    process.stop()
+    with RegistryProcess(Path(tmp_path_factory.mktemp("registry"))) as process:
+        yield process
 
 
 @pytest.fixture

@@ -106,6 +106,13 @@ class RegistryProcess:
                 self._process.wait()
             self._process = None
 
+    def __enter__(self) -> RegistryProcess:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
 
 @dataclass
 class Pusher:

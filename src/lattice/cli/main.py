@@ -223,6 +223,9 @@ def controller_command(
     registry_auth: Annotated[Path | None, typer.Option(
         "--registry-auth", help="Registry logins (a docker config.json); read again when it changes, none while it "
         "is missing. Default: $REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json, ~/.docker/config.json.")] = None,
+    image_recheck: Annotated[float, typer.Option(
+        "--image-recheck", min=0.1, help="Seconds after an image gate refused a service before its images are "
+        "checked again; each recheck that finds it still refused doubles the wait, up to 20 times this.")] = 30.0,
 ) -> None:
     """Run the controller: watch the Lattice kinds, compile, apply and report status continuously."""
     import asyncio
@@ -232,7 +235,7 @@ def controller_command(
     gc.enable()  # a long-running process: the collector must run
     operator.configure_logging()
     asyncio.run(operator.run(kubeconfig, metrics_port=metrics_port, standalone=standalone, priority=priority,
-                             registry_auth=registry_auth))
+                             registry_auth=registry_auth, image_recheck=image_recheck))
 
 
 @app.command("install")

@@ -22,6 +22,7 @@ from lattice.api.parse import KINDS as SOURCE_KINDS
 from lattice.compiler import naming
 from lattice.controller import plan
 from lattice.controller.cluster import Cluster
+from lattice.controller.rechecks import RecheckSchedule
 from lattice.controller.reconciler import Reconciler
 from lattice.registry.auth_file import AuthFile, auth_file_path
 
@@ -107,7 +108,8 @@ async def _serve_health(reconciler: Reconciler, port: int) -> web.AppRunner:
 
 
 async def run(kubeconfig: Path | None, *, metrics_port: int, standalone: bool, priority: int = 0,
-              stop: asyncio.Event | None = None, registry_auth: Path | None = None) -> None:
+              stop: asyncio.Event | None = None, registry_auth: Path | None = None, image_recheck: float = 30.0
+              ) -> None:
     """Run until `stop` is set (or SIGTERM/SIGINT, which kopf handles): the controller's whole lifetime."""
     if kubeconfig is not None:
         os.environ["KUBECONFIG"] = str(kubeconfig)
@@ -116,7 +118,8 @@ async def run(kubeconfig: Path | None, *, metrics_port: int, standalone: bool, p
         config = KubeConfig.from_env()
     client = AsyncClient(config, field_manager=naming.FIELD_MANAGER)
     auth_path = registry_auth or auth_file_path()
-    reconciler = Reconciler(Cluster(client), auth_file=AuthFile(auth_path, missing_ok=True) if auth_path else None)
+    reconciler = Reconciler(Cluster(client), auth_file=AuthFile(auth_path, missing_ok=True) if auth_path else None,
+                            rechecks=RecheckSchedule(base=image_recheck, cap=20 * image_recheck))
     runner = await _serve_health(reconciler, metrics_port)
     try:
         await kopf.operator(registry=registry_for(reconciler), clusterwide=True, standalone=standalone,

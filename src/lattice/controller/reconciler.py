@@ -1,14 +1,14 @@
 """The controller's loop: the fleet in memory, recompiled where a change reaches, applied, and reported.
 
 Events (from kopf's watches) only record what changed and mark the services it affects; one task compiles and
-applies the marked services in bursts, so a burst of changes costs one compile per affected service. What a
-change reaches: the service itself and every workload that names it or that it names (an edge, agreed or
-one-sided, always has one side naming the other); the services of a namespace whose quota or whose quota usage
-changed; everything when a policy, a provider or the platform changes; the services an image gate refused,
-every 30 s and when the registry logins change (no watch event tells of a registry back up or a signature
-pushed later). Who names a workload comes from the fleet graph kept between bursts (`FleetMemo`). The compile
-is the CLI's: the same `check_fleet`, gates (`fleet.admit`) and `compile_workload`, so the cluster gets what
-`lattice compile` prints.
+applies the marked services in bursts, so a burst of changes costs one compile per affected service. What a change
+reaches: the service itself and every workload that names it or that it names (an edge, agreed or one-sided, always
+has one side naming the other); the services of a namespace whose quota or whose quota usage changed; everything
+when a policy, a provider or the platform changes; the services an image gate refused, 30 s after the refusal, then
+at doubling intervals up to 10 min, and at once when the registry logins change (no watch event tells of a registry
+back up or a signature pushed later; `lattice.controller.rechecks`). Who names a workload comes from the fleet
+graph kept between bursts (`FleetMemo`). The compile is the CLI's: the same `check_fleet`, gates (`fleet.admit`)
+and `compile_workload`, so the cluster gets what `lattice compile` prints.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from lattice.controller import plan
 from lattice.controller import status as statuses
 from lattice.controller.cluster import SOURCE_API_VERSION, Cluster, source_kind, status_code
 from lattice.controller.metrics import Metrics
+from lattice.controller.rechecks import RecheckSchedule
 from lattice.errors import LatticeError, ObjectRef, Problem
 from lattice.fleet import (
     FleetMemo,
@@ -120,8 +121,8 @@ class Reconciler:
     """Registry logins, read again when the file changes (`lattice.registry.auth_file`)."""
     auth_problem: str = ""
     """The last auth file problem logged (each is logged once)."""
-    image_recheck: float = 30.0
-    """Seconds between checks again of the services an image gate refused (see `recheck_images`)."""
+    rechecks: RecheckSchedule = field(default_factory=RecheckSchedule)
+    """When each service an image gate refused is checked again (see `recheck_images`)."""
     image_refused: set[Key] = field(default_factory=set)
     shared_failures: int = 0
     """Bursts in a row whose shared objects failed to apply: the retry backs off, 2 s doubling to 60 s."""
@@ -227,24 +228,23 @@ class Reconciler:
             rechecks.cancel()
 
     async def recheck_images(self, tick: float = 1.0) -> None:
-        """The services an image gate refused are checked again every `image_recheck` seconds (the registry is
-        back, the signature was pushed after the service) and at once when the registry logins change (the
-        Secret was created or rotated): nothing else about them changes, so no watch event would."""
-        waited = 0.0
+        """The services an image gate refused are checked again when their recheck is due (the registry is
+        back, the signature was pushed after the service: `rechecks` backs off per service) and all of them at
+        once when the registry logins change (the Secret was created or rotated): nothing else about them
+        changes, so no watch event would."""
         while True:
             await asyncio.sleep(tick)
-            waited = waited + tick if self.image_refused else 0.0
             try:
                 logins_changed = self.auth_file is not None and self.auth_file.changed()
             except OSError as error:  # a transient stat failure must not end the rechecks
                 log.warning("reading the registry auth file failed (%s)", error)
                 continue
-            if self.image_refused and (logins_changed or waited >= self.image_recheck):
-                log.info("checking the images of %d refused services again (%s)", len(self.image_refused),
-                         "the registry logins changed" if logins_changed else f"every {self.image_recheck:.0f} s")
-                self.dirty |= self.image_refused
+            keys = self.rechecks.restart() if logins_changed else self.rechecks.take_due(time.monotonic())
+            if keys:
+                log.info("checking the images of %d refused services again (%s)", len(keys),
+                         "the registry logins changed" if logins_changed else "their recheck is due")
+                self.dirty |= keys
                 self.wake.set()
-                waited = 0.0
 
     async def _loop(self) -> None:
         while True:
@@ -302,11 +302,11 @@ class Reconciler:
         batch = set(self._all_workloads()) if self.everything else set(self.dirty)
         self.everything, self.dirty = False, set()
         await self._mark_compiling(batch)
-        await self._check_images(checked, context, batch)
+        images_checked = await self._check_images(checked, context, batch)
         status_only = self.status_dirty - batch
         self.status_dirty = set()
         with collector_paused():
-            result, by_key = self._compile(checked, context, fleet_errors, batch)
+            result, by_key = self._compile(checked, context, fleet_errors, batch, images_checked)
         try:
             await self._apply_shared([*result.cluster_objects, *result.namespace_objects])
             self.shared_failures = 0
@@ -333,13 +333,14 @@ class Reconciler:
                                if key in batch or key in status_only))
         self.metrics.reconcile_seconds.observe(time.perf_counter() - started)
 
-    def _compile(self, checked: list[Sourced], context: CompileContext, fleet_errors: list[Any], batch: set[Key]
-                 ) -> tuple[FleetResult, dict[Key, ServiceOutcome]]:
+    def _compile(self, checked: list[Sourced], context: CompileContext, fleet_errors: list[Any], batch: set[Key],
+                 images_checked: set[Key]) -> tuple[FleetResult, dict[Key, ServiceOutcome]]:
         """The gates over the fleet, then the compile of what `batch` names (growing it by the workloads whose
         gate decision changed; the others reuse their last compile), then the fleet-wide steps. CPU only."""
         ordered = admit(compile_order(checked), context, self.image_facts)
         self.image_refused = {(item.ref.namespace or "", item.ref.name) for item in ordered
                               if item.gate is not None and item.gate.by_condition.get("ImagesVerified")}
+        self.rechecks.decided(self.image_refused, images_checked, time.monotonic())
         self.quota_admitted = {}
         for item in ordered:
             if item.gate is not None and item.gate.quota == "ok" and item.gate.demand is not None:
@@ -408,13 +409,13 @@ class Reconciler:
 
         await asyncio.gather(*(one(key) for key in batch))
 
-    async def _check_images(self, items: list[Sourced], context: CompileContext, batch: set[Key]) -> None:
+    async def _check_images(self, items: list[Sourced], context: CompileContext, batch: set[Key]) -> set[Key]:
         """In the cluster every image is resolved and its signature verified (DESIGN §4), for the services the
         burst reaches and those never checked; the registry is asked off the event loop, for several services at
-        once (one slow registry must not serialise a burst)."""
+        once (one slow registry must not serialise a burst). Returns the services checked."""
         threads = asyncio.Semaphore(self.registry_threads)
         if self._refresh_logins():
-            batch |= self.image_refused  # checked again with the new logins, in this very burst
+            batch |= self.rechecks.restart() | self.image_refused  # checked again with the new logins, now
 
         async def one(svc: LatticeService) -> None:
             refs = {name: c.image for name, c in svc.spec.workload.containers.items()}
@@ -425,12 +426,14 @@ class Reconciler:
                     check_images, refs, context.image_providers, context.platform.images, resolve=True,
                     verify=True, client=self.registry, cache=self.verification_cache, skip_verification=skip)
 
-        await asyncio.gather(*(one(item.resource) for item in items if isinstance(item.resource, LatticeService)
-                               and ((key := (item.resource.namespace, item.resource.name)) in batch
-                                    or key not in self.image_facts)))
+        services = [item.resource for item in items if isinstance(item.resource, LatticeService)
+                    and ((key := (item.resource.namespace, item.resource.name)) in batch
+                         or key not in self.image_facts)]
+        await asyncio.gather(*(one(svc) for svc in services))
         live = {(item.ref.namespace or "", item.ref.name) for item in items}
         for key in set(self.image_facts) - live:
             del self.image_facts[key]
+        return {(svc.namespace, svc.name) for svc in services}
 
     def _refresh_logins(self) -> bool:
         """The registry logins as the auth file holds them now, and whether they changed; a broken file keeps
