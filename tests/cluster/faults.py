@@ -3,7 +3,10 @@
 It terminates TLS with a certificate of the cluster's serving CA (so the client trusts it as it trusts the API
 server), forwards every request with the client's own credentials, and, while `faults` is on, answers a share of
 them itself: 409 Conflict for writes, 500 Internal Server Error, a hang past the client's patience, a dropped
-connection; watch streams are cut after a few events. Counts of what it did are kept for the assertions.
+connection; watch streams are cut after a few events. `watch_errors = N` answers the next N watches with an
+ERROR event carrying a 500 Status, as the API server ends a watch it cannot serve (the watch protocol of
+https://kubernetes.io/docs/reference/using-api/api-concepts/#efficient-detection-of-changes: an ERROR event's
+object is a Status). Counts of what it did are kept for the assertions.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ class FaultProxy:
     def __init__(self, upstream: str, ca: Path, cert: Path, key: Path, *, seed: int = 7) -> None:
         self.upstream = upstream
         self.faults = False
+        self.watch_errors = 0
+        self._watching: set[socket.socket] = set()
         self.injected: Counter[str] = Counter()
         self._random = random.Random(seed)
         self._lock = threading.Lock()
@@ -70,6 +75,27 @@ class FaultProxy:
         watch = "watch=true" in request.path or "watch=1" in request.path
         length = int(request.headers.get("Content-Length") or 0)
         body = request.rfile.read(length) if length else None
+        if watch and self._take_watch_error():
+            return self._watch_error(request)
+        if watch:
+            with self._lock:
+                self._watching.add(request.connection)
+            try:
+                return self._relay(request, body, watch)
+            finally:
+                with self._lock:
+                    self._watching.discard(request.connection)
+        return self._relay(request, body, watch)
+
+    def cut_watches(self) -> None:
+        """Drop every watch stream open now: the client starts new ones (which `watch_errors` may answer)."""
+        with self._lock:
+            open_now = list(self._watching)
+        for connection in open_now:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+    def _relay(self, request: BaseHTTPRequestHandler, body: bytes | None, watch: bool) -> None:
         if self.faults and not watch:
             roll = self._roll()
             if roll < 0.08 and request.command in ("PATCH", "PUT", "POST"):
@@ -108,6 +134,24 @@ class FaultProxy:
                 request.wfile.flush()
         except (OSError, httpx.HTTPError):
             self._drop(request)
+
+    def _take_watch_error(self) -> bool:
+        with self._lock:
+            if self.watch_errors <= 0:
+                return False
+            self.watch_errors -= 1
+            return True
+
+    def _watch_error(self, request: BaseHTTPRequestHandler) -> None:
+        self.injected["watch-error"] += 1
+        event = (b'{"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",'
+                 b'"message":"injected by the test proxy","reason":"InternalError","code":500}}\n')
+        request.send_response(200)
+        request.send_header("Content-Type", "application/json")
+        request.send_header("Transfer-Encoding", "chunked")
+        request.end_headers()
+        request.wfile.write(f"{len(event):x}\r\n".encode() + event + b"\r\n0\r\n\r\n")
+        request.wfile.flush()
 
     def _answer(self, request: BaseHTTPRequestHandler, code: int, what: str, reason: str) -> None:
         self.injected[what] += 1

@@ -75,3 +75,24 @@ def test_the_controller_converges_through_conflicts_errors_timeouts_and_cut_watc
             kinds[kind] = len(owned)
         expected = {k: v for k, v in status["compiledResources"]["kinds"].items() if k in kinds}
         assert dict(kinds) == {**dict.fromkeys(kinds, 0), **expected}, (name, kinds, expected)
+
+
+def test_an_error_event_in_a_watch_does_not_stop_the_controller(
+        cluster: Cluster, proxy: tuple[FaultProxy, RunningController]) -> None:
+    """kopf ends the operator on a watch ERROR other than 410 Gone (its `continuous_watch`); the controller
+    starts its watches again in the same process, keeping what it knows, and goes on reconciling."""
+    faults, controller = proxy
+    faults.watch_errors = 3
+    faults.cut_watches()  # the watches open now are quiet for minutes: the next ones get the errors
+    wait_for("the injected watch errors to be served", lambda: faults.injected["watch-error"] >= 3 or None,
+             timeout=120)
+    cluster.kube.apply(service("after-watch-error"))
+    try:
+        wait_for("a new service to be Ready after the watch errors",
+                 lambda: _phase(cluster, "after-watch-error", "Ready"), timeout=90)
+    except TimeoutError:
+        print(f"controller exit code: {controller.process.poll()}\n{controller.tail(80)}")
+        raise
+    assert controller.process.poll() is None, controller.tail(80)  # the same process, never exited
+    assert "starting the watches again" in controller.log.read_text()
+    assert 'lattice_reconcile_failures_total{reason="watch"}' in controller.metrics()
