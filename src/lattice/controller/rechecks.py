@@ -56,7 +56,7 @@ class RecheckSchedule:
             before = self.due.get(key)
             if before is not None and key not in decided:
                 kept[key] = before  # not checked in this burst: its clock runs on
-            elif before is not None and key in self.rechecking and before.interval > 0:
+            elif before is not None and key in self.rechecking:
                 interval = min(self.cap, before.interval * 2)
                 kept[key] = Due(now + interval, interval)
             else:

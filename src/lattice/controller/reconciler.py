@@ -123,7 +123,6 @@ class Reconciler:
     """The last auth file problem logged (each is logged once)."""
     rechecks: RecheckSchedule = field(default_factory=RecheckSchedule)
     """When each service an image gate refused is checked again (see `recheck_images`)."""
-    image_refused: set[Key] = field(default_factory=set)
     shared_failures: int = 0
     """Bursts in a row whose shared objects failed to apply: the retry backs off, 2 s doubling to 60 s."""
     verification_cache: VerificationCache = field(default_factory=VerificationCache)
@@ -131,8 +130,6 @@ class Reconciler:
     last: dict[Key, tuple[ServiceOutcome, list[Any]]] = field(default_factory=dict)
     """Each workload's last outcome and one-sided edges: a rollout's progress only rewrites status from them."""
     seeded_kinds: set[plan.Kind] = field(default_factory=set)
-    quota_admitted: dict[str, list[Demand]] = field(default_factory=dict)
-    """By namespace, the demands of the services its quotas admitted in the last burst (their usage)."""
     memo: FleetMemo = field(default_factory=FleetMemo)
     """The graph's declarations between bursts (updated for the workloads that changed)."""
 
@@ -316,7 +313,7 @@ class Reconciler:
             log.warning("applying the platform objects failed (%s); retrying in %.0f s", _describe(error), delay)
             self.metrics.failures.labels(reason="platform-objects").inc()
             self._burst_later(delay)
-        await self._platform_statuses(result.errors)
+        await self._platform_statuses(result)
         semaphore = asyncio.Semaphore(self.concurrency)
 
         one_sided: dict[Key, list[Any]] = {}
@@ -338,13 +335,9 @@ class Reconciler:
         """The gates over the fleet, then the compile of what `batch` names (growing it by the workloads whose
         gate decision changed; the others reuse their last compile), then the fleet-wide steps. CPU only."""
         ordered = admit(compile_order(checked), context, self.image_facts)
-        self.image_refused = {(item.ref.namespace or "", item.ref.name) for item in ordered
-                              if item.gate is not None and item.gate.by_condition.get("ImagesVerified")}
-        self.rechecks.decided(self.image_refused, images_checked, time.monotonic())
-        self.quota_admitted = {}
-        for item in ordered:
-            if item.gate is not None and item.gate.quota == "ok" and item.gate.demand is not None:
-                self.quota_admitted.setdefault(item.gate.demand.namespace, []).append(item.gate.demand)
+        image_refused = {(item.ref.namespace or "", item.ref.name) for item in ordered
+                         if item.gate is not None and item.gate.by_condition.get("ImagesVerified")}
+        self.rechecks.decided(image_refused, images_checked, time.monotonic())
         results: list[ServiceOutcome | None] = []
         for item in ordered:
             key = (item.ref.namespace or "", item.ref.name)
@@ -415,7 +408,7 @@ class Reconciler:
         once (one slow registry must not serialise a burst). Returns the services checked."""
         threads = asyncio.Semaphore(self.registry_threads)
         if self._refresh_logins():
-            batch |= self.rechecks.restart() | self.image_refused  # checked again with the new logins, now
+            batch |= self.rechecks.restart()  # every refused service, checked again with the new logins, now
 
         async def one(svc: LatticeService) -> None:
             refs = {name: c.image for name, c in svc.spec.workload.containers.items()}
@@ -578,14 +571,19 @@ class Reconciler:
             new = statuses.member_status(outcome, one_sided, generation, previous, _stamp(now))
         await self._put_status((kind, *key), source, previous, new, now)
 
-    async def _platform_statuses(self, errors: list[Any]) -> None:
+    async def _platform_statuses(self, result: FleetResult) -> None:
         """The status of every source that is not a workload: accepted, refused (its own problems, or what a
         fleet-wide check found in it), or validated and not compiled (LatticeJob, LatticeModel). Written only
         when it changed; a failed write is tried again in a burst 2 s later (which compiles nothing new)."""
         refused: dict[ObjectRef, list[Problem]] = {}
-        for diagnostic in errors:
+        for diagnostic in result.errors:
             if diagnostic.ref is not None and diagnostic.ref.kind not in WORKLOAD_KINDS:
                 refused.setdefault(diagnostic.ref, []).append(diagnostic.problem)
+        admitted: dict[str, list[Demand]] = {}  # by namespace, the services its quotas admitted: their usage
+        for outcome in result.services:
+            gate = outcome.gate
+            if gate is not None and gate.quota == "ok" and gate.demand is not None:
+                admitted.setdefault(gate.demand.namespace, []).append(gate.demand)
         semaphore = asyncio.Semaphore(self.concurrency)
 
         async def one(sid: SourceId, source: _Source) -> None:
@@ -597,7 +595,7 @@ class Reconciler:
             if kind in NOT_COMPILED_KINDS:
                 new = statuses.not_compiled_status(kind, problems, generation, previous, stamp)
             else:
-                detail = describe_usage(source.parsed.spec, self.quota_admitted.get(namespace, [])) \
+                detail = describe_usage(source.parsed.spec, admitted.get(namespace, [])) \
                     if isinstance(source.parsed, LatticeQuota) else ""
                 new = statuses.accepted_status(problems, generation, previous, stamp, detail)
             async with semaphore:

@@ -64,6 +64,12 @@ class _Usage:
     amounts: dict[str, Decimal] = field(default_factory=dict)
     workloads: int = 0
 
+    def add(self, ask: Demand, quota: LatticeQuotaSpec) -> None:
+        """Count an admitted service against the resources the quota limits."""
+        self.workloads += 1
+        for resource in quota.limits:
+            self.amounts[resource] = self.amounts.get(resource, Decimal(0)) + ask.total(resource)
+
 
 def demand(service: LatticeService, platform: LatticePlatformSpec) -> Demand:
     """The service's per-pod requests (every container, under the platform's default limits where it sets
@@ -105,10 +111,7 @@ def admit(demands: Sequence[Demand], quotas: Iterable[Quota]) -> dict[tuple[str,
             refused[(ask.namespace, ask.name)] = problems
             continue
         for quota in applying:
-            used = usage[(quota.namespace, quota.name)]
-            used.workloads += 1
-            for resource in quota.spec.limits:
-                used.amounts[resource] = used.amounts.get(resource, Decimal(0)) + ask.total(resource)
+            usage[(quota.namespace, quota.name)].add(ask, quota.spec)
     return refused
 
 
@@ -118,9 +121,7 @@ def describe_usage(quota: LatticeQuotaSpec, admitted: Iterable[Demand]) -> str:
     services the quota admitted (each quota of a namespace admits the same ones: all must hold)."""
     used = _Usage()
     for ask in admitted:
-        used.workloads += 1
-        for resource in quota.limits:
-            used.amounts[resource] = used.amounts.get(resource, Decimal(0)) + ask.total(resource)
+        used.add(ask, quota)
     amounts = ", ".join(f"{resource} {_show(resource, used.amounts.get(resource, Decimal(0)))} of "
                         f"{_show(resource, _amount(resource, text))}"
                         for resource, text in sorted(quota.limits.items()))
